@@ -1,0 +1,318 @@
+"""DC voltage calibration of a DMM against a multifunction calibrator.
+
+For each point: select the UUT range, set the calibrator, wait until the UUT reading is
+stable (statistical criteria and the calibrator's SETTLED bit), then take N repeats of UUT
+and reference concurrently. The model is E = x_UUT - x_ref; the reference's standard
+uncertainty comes from its certificate in the bench file, the UUT tolerance from its stated
+accuracy spec (ppm of reading + ppm of range).
+
+Procedure file (TOML):
+```toml
+[procedure]
+name = "DMM DC voltage"
+repeats = 10
+nplc = 10
+decision_rule = "guarded"     # ILAC-G8 guarded acceptance (w = U) or "simple"
+[roles]
+source = "calibrator"
+uut = "dmm"
+[stability]                  # limits in ppm of range (slope: ppm of range per second)
+window = 10
+max_std_ppm = 1.0
+max_slope_ppm_per_s = 0.5
+band_tolerances = 2.0        # mean within 2 x the UUT tolerance of the setpoint
+min_soak = "1 s"
+timeout = "120 s"
+[[uut_spec]]
+range = "10 V"
+ppm_of_reading = 30
+ppm_of_range = 5
+[[points]]
+range = "10 V"
+setpoints = ["0 V", "10 V", "-10 V"]
+```
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from daq.bench import Bench
+from daq.errors import ConfigError
+from daq.stability import StabilityCriteria, StabilityRecord, wait_until_stable
+from daq.units import magnitude_in, parse_quantity
+from procedures.context import OperatorDeclined, PointContext
+from results.decision import symmetric_tolerance
+from results.point import PointResult, evaluate_comparison_point
+
+HAZARDOUS_VOLTS = 33.0
+
+
+@dataclass(frozen=True)
+class DcPoint:
+    index: int
+    nominal: float  # volts
+    range_: float  # volts
+    label: str
+
+    def as_plan(self) -> dict[str, Any]:
+        return {"nominal": self.nominal, "unit": "V", "range": self.range_, "label": self.label}
+
+
+@dataclass(frozen=True)
+class AccuracySpec:
+    range_: float
+    ppm_of_reading: float
+    ppm_of_range: float
+
+    def tolerance(self, reading: float) -> float:
+        return symmetric_tolerance(self.ppm_of_reading, self.ppm_of_range, reading, self.range_)
+
+
+@dataclass
+class PointData:
+    uut: list[float]
+    ref: list[float]
+    stability: StabilityRecord
+
+
+class StabilityTimeout(Exception):
+    def __init__(self, point: DcPoint, record: StabilityRecord) -> None:
+        super().__init__(f"point {point.label}: {record.reason}")
+        self.point = point
+        self.record = record
+
+
+@dataclass
+class ReferenceUncertainty:
+    """The reference standard's stated expanded uncertainty: ppm of output + floor, at k."""
+
+    k: float
+    ranges: list[tuple[float, float, float]]  # (upto V, ppm, floor V)
+    dof: float = math.inf
+
+    def standard_uncertainty(self, volts: float) -> float:
+        for upto, ppm, floor in self.ranges:
+            if abs(volts) <= upto:
+                return (ppm * 1e-6 * abs(volts) + floor) / self.k
+        raise ValueError(f"{volts} V is beyond the reference certificate")
+
+    @classmethod
+    def from_certificate(cls, bench: Bench, role: str) -> ReferenceUncertainty:
+        cert = bench.instruments[role].certificate.get("dcv")
+        where = f"instruments.{role}.certificate.dcv"
+        fix = "add k = 2.0 and ranges = [{ upto = 33, ppm = 10, floor = 20e-6 }, ...] from its certificate"
+        if not isinstance(cert, dict):
+            raise ConfigError(bench.source, where, "the reference standard has no DC voltage certificate", fix)
+        k = cert.get("k")
+        if not isinstance(k, int | float) or k <= 0:
+            raise ConfigError(bench.source, f"{where}.k", f"expected a coverage factor > 0, got {k!r}", fix)
+        ranges = []
+        for i, r in enumerate(cert.get("ranges", [])):
+            try:
+                ranges.append((float(r["upto"]), float(r["ppm"]), float(r["floor"])))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ConfigError(bench.source, f"{where}.ranges[{i}]", f"needs upto, ppm and floor: {r!r}", fix) from exc
+        if not ranges:
+            raise ConfigError(bench.source, f"{where}.ranges", "empty", fix)
+        dof = cert.get("dof", math.inf)
+        return cls(float(k), sorted(ranges), float(dof))
+
+    def covers(self, volts: float) -> bool:
+        return any(abs(volts) <= upto for upto, _, _ in self.ranges)
+
+
+@dataclass
+class DcVoltageProcedure:
+    name: str
+    source_role: str
+    uut_role: str
+    points: list[DcPoint]
+    specs: dict[float, AccuracySpec]
+    stability_ppm: StabilityCriteria
+    band_tolerances: float
+    repeats: int = 10
+    nplc: float = 10.0
+    decision_rule: str = "guarded"
+    coverage: float = 0.9545
+    source: str = "<procedure>"
+    text: str = ""
+    reference: ReferenceUncertainty | None = field(default=None, repr=False)
+
+    kind = "dc_voltage"
+
+    # -- checks before anything is energised -------------------------------------------------
+    def validate(self, bench: Bench, *, source_max: float, meter_ranges: tuple[float, ...]) -> None:
+        """Everything that can be known wrong before an instrument is touched."""
+        for role_field, role in (("roles.source", self.source_role), ("roles.uut", self.uut_role)):
+            if role not in bench.instruments:
+                raise ConfigError(self.source, role_field, f"the bench {bench.source} has no instrument {role!r}",
+                                  f"use one of {', '.join(sorted(bench.instruments))}")
+        self.reference = ReferenceUncertainty.from_certificate(bench, self.source_role)
+        wired = bench.wired_to(f"{self.uut_role}.input")
+        if wired is None or wired.split(".")[0] != self.source_role:
+            raise ConfigError(bench.source, "wiring", f"{self.uut_role}.input is not wired to {self.source_role}",
+                              f'add [[wiring]] from = "{self.source_role}.output" to = "{self.uut_role}.input"')
+        for p in self.points:
+            where = f"points[{p.label}]"
+            if abs(p.nominal) > source_max:
+                raise ConfigError(self.source, where, f"{p.nominal:g} V is beyond the calibrator's {source_max:g} V",
+                                  f"keep setpoints within +/-{source_max:g} V")
+            if p.range_ not in meter_ranges:
+                raise ConfigError(self.source, where, f"the UUT has no {p.range_:g} V range",
+                                  f"use one of {', '.join(f'{r:g} V' for r in meter_ranges)}")
+            if abs(p.nominal) > 1.2 * p.range_:
+                raise ConfigError(self.source, where, f"{p.nominal:g} V overloads the {p.range_:g} V range",
+                                  "choose a larger range")
+            if p.range_ not in self.specs:
+                raise ConfigError(self.source, "uut_spec", f"no accuracy spec for the {p.range_:g} V range",
+                                  f'add [[uut_spec]] range = "{p.range_:g} V"')
+            if not self.reference.covers(p.nominal):
+                raise ConfigError(bench.source, f"instruments.{self.source_role}.certificate.dcv",
+                                  f"certificate does not cover {p.nominal:g} V", "add the range to the certificate")
+
+    # -- one point -----------------------------------------------------------------------------
+    def tolerance(self, point: DcPoint) -> float:
+        return self.specs[point.range_].tolerance(point.nominal)
+
+    def criteria(self, point: DcPoint) -> StabilityCriteria:
+        return self.stability_ppm.scaled(point.range_ * 1e-6)
+
+    async def measure(self, ctx: PointContext, point: DcPoint) -> PointData:
+        meter, src, clock = ctx.meter, ctx.source, ctx.clock
+        ctx.show("configuring")
+        await meter.configure("dcv", point.range_, self.nplc)
+        hazardous = abs(point.nominal) > HAZARDOUS_VOLTS
+        if hazardous and not await ctx.confirm(
+            f"{point.nominal:g} V is a hazardous voltage. Are the UUT leads connected and guarded?"
+        ):
+            raise OperatorDeclined(f"operator declined {point.nominal:g} V")
+        await src.set_output(point.nominal, "V")
+        await src.operate()
+        criteria = self.criteria(point)
+        band = self.band_tolerances * self.tolerance(point)
+        criteria = StabilityCriteria(**{**criteria.__dict__, "band": band})
+
+        async def sample() -> tuple[float, bool | None]:
+            values, settled = await asyncio.gather(meter.read(1), src.is_settled())
+            return values[0], settled
+
+        ctx.show("settling")
+        record = await wait_until_stable(sample, criteria, clock, target=point.nominal,
+                                         on_check=lambda c: ctx.show("settling", c))
+        if not record.stable:
+            raise StabilityTimeout(point, record)
+        uut: list[float] = []
+        ref: list[float] = []
+        for i in range(self.repeats):
+            ctx.show(f"reading {i + 1}/{self.repeats}")
+            values, (ref_value, _unit) = await asyncio.gather(meter.read(1), src.output())
+            t = clock.now()
+            await ctx.record("uut", t, values[0], "V")
+            await ctx.record("ref", t, ref_value, "V")
+            uut.append(values[0])
+            ref.append(ref_value)
+        return PointData(uut, ref, record)
+
+    def evaluate(self, point: DcPoint, uut: list[float], ref: list[float], uut_resolution: float) -> PointResult:
+        assert self.reference is not None, "validate() first"
+        return evaluate_comparison_point(
+            point.nominal, "V", uut, ref,
+            reference_u=self.reference.standard_uncertainty(point.nominal),
+            reference_dof=self.reference.dof,
+            uut_resolution=uut_resolution,
+            tolerance=self.tolerance(point),
+            rule=self.decision_rule,
+            p=self.coverage,
+            ref_note=f"{self.source_role} certificate, k = {self.reference.k:g}",
+        )
+
+
+def _seconds(value: Any, source: str, field_name: str) -> float:
+    return magnitude_in(parse_quantity(value, source=source, field=field_name, unit="s"), "s",
+                        source=source, field=field_name)
+
+
+def _volts(value: Any, source: str, field_name: str) -> float:
+    return magnitude_in(parse_quantity(value, source=source, field=field_name, unit="V"), "V",
+                        source=source, field=field_name)
+
+
+def load_procedure(path: str | Path) -> DcVoltageProcedure:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(p), "(file)", f"cannot read: {exc.strerror}", "give the path of a procedure TOML file") from exc
+    return parse_procedure(text, source=str(p))
+
+
+def parse_procedure(text: str, *, source: str = "<procedure>") -> DcVoltageProcedure:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, "(syntax)", str(exc), "fix the TOML syntax at the line shown") from exc
+    head = data.get("procedure", {})
+    roles = data.get("roles", {})
+    stab = data.get("stability", {})
+    kind = head.get("kind", "dc_voltage")
+    if kind != "dc_voltage":
+        raise ConfigError(source, "procedure.kind", f"unknown procedure kind {kind!r}", 'use kind = "dc_voltage"')
+    repeats = head.get("repeats", 10)
+    if not isinstance(repeats, int) or repeats < 2:
+        raise ConfigError(source, "procedure.repeats", f"expected an integer >= 2, got {repeats!r}",
+                          "type A needs at least 2 repeats; 10 is usual")
+    rule = head.get("decision_rule", "guarded")
+    if rule not in ("guarded", "simple"):
+        raise ConfigError(source, "procedure.decision_rule", f"unknown rule {rule!r}", 'use "guarded" or "simple"')
+    specs: dict[float, AccuracySpec] = {}
+    for i, spec in enumerate(data.get("uut_spec", [])):
+        where = f"uut_spec[{i}]"
+        rng = _volts(spec.get("range"), source, f"{where}.range")
+        try:
+            specs[rng] = AccuracySpec(rng, float(spec["ppm_of_reading"]), float(spec["ppm_of_range"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(source, where, "needs ppm_of_reading and ppm_of_range numbers",
+                              "copy them from the UUT's accuracy specification") from exc
+    points: list[DcPoint] = []
+    for i, group in enumerate(data.get("points", [])):
+        where = f"points[{i}]"
+        rng = _volts(group.get("range"), source, f"{where}.range")
+        setpoints = group.get("setpoints")
+        if not isinstance(setpoints, list) or not setpoints:
+            raise ConfigError(source, f"{where}.setpoints", "missing or empty", 'write setpoints = ["0 V", "10 V"]')
+        for j, sp in enumerate(setpoints):
+            v = _volts(sp, source, f"{where}.setpoints[{j}]")
+            points.append(DcPoint(len(points), v, rng, f"{sp} on {group.get('range')}"))
+    if not points:
+        raise ConfigError(source, "points", "no calibration points", 'add [[points]] range = "10 V" setpoints = [...]')
+    criteria = StabilityCriteria(
+        window=int(stab.get("window", 10)),
+        max_std=float(stab["max_std_ppm"]) if "max_std_ppm" in stab else None,
+        max_slope=float(stab["max_slope_ppm_per_s"]) if "max_slope_ppm_per_s" in stab else None,
+        band=None,
+        min_soak=_seconds(stab.get("min_soak", "0 s"), source, "stability.min_soak"),
+        timeout=_seconds(stab.get("timeout", "300 s"), source, "stability.timeout"),
+        interval=_seconds(stab.get("interval", "0 s"), source, "stability.interval"),
+        use_instrument_flag=bool(stab.get("use_instrument_flag", True)),
+    )
+    return DcVoltageProcedure(
+        name=str(head.get("name", "DC voltage calibration")),
+        source_role=str(roles.get("source", "calibrator")),
+        uut_role=str(roles.get("uut", "dmm")),
+        points=points,
+        specs=specs,
+        stability_ppm=criteria,
+        band_tolerances=float(stab.get("band_tolerances", 2.0)),
+        repeats=repeats,
+        nplc=float(head.get("nplc", 10)),
+        decision_rule=rule,
+        coverage=float(head.get("coverage", 0.9545)),
+        source=source,
+        text=text,
+    )

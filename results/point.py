@@ -1,0 +1,163 @@
+"""The result of one calibration point: error of indication, its uncertainty and the verdict.
+
+Comparison model (direct comparison of a UUT against a reference, e.g. a DMM reading a
+calibrator's output): E = x_UUT - x_ref, correction C = -E. The budget has four independent
+inputs: UUT repeatability (type A, c = +1), reference repeatability (type A, c = -1), the
+reference standard's own standard uncertainty from its certificate (c = -1) and the UUT's
+resolution (c = +1). The reference repeatability stays in the table even when it is zero (a
+calibrator's set value read back N times) so the certificate shows it was considered.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from daq.units import magnitude_in, parse_unit
+from results.decision import Decision, Rule, decide
+from results.gum import DEFAULT_COVERAGE_PROBABILITY, UncertaintyBudget, UncertaintyComponent, resolution, type_a
+from results.rounding import round_result
+
+UUT_REPEATABILITY = "UUT repeatability"
+REFERENCE_REPEATABILITY = "reference repeatability"
+REFERENCE_STANDARD = "reference standard"
+UUT_RESOLUTION = "UUT resolution"
+
+
+@dataclass(frozen=True)
+class PointResult:
+    nominal: float
+    unit: str
+    n: int
+    """Number of UUT readings."""
+    ref_mean: float
+    uut_mean: float
+    uut_std: float
+    """Experimental standard deviation of the UUT readings (not of their mean)."""
+    error: float
+    correction: float
+    u_c: float
+    dof_eff: float
+    k: float
+    U: float
+    """Expanded uncertainty rounded per ILAC-P14 (two significant digits); U_text keeps its zeros."""
+    error_rounded: float
+    U_unrounded: float
+    tolerance: float
+    decision: Decision
+    """Made on the unrounded error and U: rounding is for display only."""
+    budget: UncertaintyBudget
+    error_text: str
+    U_text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "nominal": self.nominal,
+            "unit": self.unit,
+            "n": self.n,
+            "ref_mean": self.ref_mean,
+            "uut_mean": self.uut_mean,
+            "uut_std": self.uut_std,
+            "error": self.error,
+            "correction": self.correction,
+            "u_c": self.u_c,
+            "dof_eff": "inf" if math.isinf(self.dof_eff) else self.dof_eff,
+            "k": self.k,
+            "U": self.U,
+            "error_rounded": self.error_rounded,
+            "U_unrounded": self.U_unrounded,
+            "error_text": self.error_text,
+            "U_text": self.U_text,
+            "tolerance": self.tolerance,
+            "decision": self.decision.to_dict(),
+            "budget": self.budget.to_dict(),
+        }
+
+
+def _magnitude(value: Any, unit: str, field: str) -> float:
+    # Units at the edges: accept a pint quantity (converted) or a float already in `unit`.
+    if hasattr(value, "to") and hasattr(value, "magnitude"):
+        return magnitude_in(value, unit, source="point", field=field)
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{field} must be finite, got {value!r}")
+    return number
+
+
+def evaluate_comparison_point(
+    nominal: Any,
+    unit: str,
+    uut_values: Sequence[float],
+    ref_values: Sequence[float],
+    reference_u: Any,
+    reference_dof: float,
+    uut_resolution: Any,
+    tolerance: Any,
+    rule: Rule = "guarded",
+    p: float = DEFAULT_COVERAGE_PROBABILITY,
+    ref_note: str = "",
+    *,
+    guard_band: Any = None,
+) -> PointResult:
+    """Evaluate E = x_UUT - x_ref at one point; readings are magnitudes in `unit`.
+
+    `reference_u` is the reference's standard uncertainty (its certificate's U / k), and
+    `tolerance` the +- half-width of the UUT's specification at this point (e.g. from
+    `symmetric_tolerance`). Quantities with units are accepted wherever a value is expected.
+    """
+    parse_unit(unit, source="point", field="unit")
+    nominal_value = _magnitude(nominal, unit, "nominal")
+    reference_u_value = _magnitude(reference_u, unit, "reference_u")
+    resolution_value = _magnitude(uut_resolution, unit, "uut_resolution")
+    tolerance_value = _magnitude(tolerance, unit, "tolerance")
+    if reference_u_value < 0:
+        raise ValueError(f"reference_u must be >= 0, got {reference_u!r}")
+    if tolerance_value <= 0:
+        raise ValueError(f"tolerance is the +- half-width of the specification and must be > 0, got {tolerance!r}")
+
+    uut = type_a(UUT_REPEATABILITY, uut_values, sensitivity=1.0, unit=unit)
+    ref = type_a(REFERENCE_REPEATABILITY, ref_values, sensitivity=-1.0, unit=unit)
+    standard = UncertaintyComponent(
+        name=REFERENCE_STANDARD,
+        kind="B",
+        distribution="normal" if math.isinf(reference_dof) else "t",
+        u=reference_u_value,
+        sensitivity=-1.0,
+        dof=reference_dof,
+        note=ref_note,
+    )
+    budget = UncertaintyBudget(
+        (uut, ref, standard, resolution(UUT_RESOLUTION, resolution_value, sensitivity=1.0)), p=p
+    )
+    assert uut.value is not None and ref.value is not None  # type_a always sets the mean
+    error = uut.value - ref.value
+    u_c = budget.u_c
+    k = budget.k
+    U_unrounded = k * u_c
+    reported = round_result(error, U_unrounded)
+    w = None if guard_band is None else _magnitude(guard_band, unit, "guard_band")
+    decision = decide(error, U_unrounded, -tolerance_value, tolerance_value, rule=rule, guard_band=w)
+    uut_std = uut.u * math.sqrt(len(uut_values))
+    return PointResult(
+        nominal=nominal_value,
+        unit=unit,
+        n=len(uut_values),
+        ref_mean=ref.value,
+        uut_mean=uut.value,
+        uut_std=uut_std,
+        error=error,
+        correction=-error,
+        u_c=u_c,
+        dof_eff=budget.dof_eff,
+        k=k,
+        U=reported.U,
+        error_rounded=reported.value,
+        U_unrounded=U_unrounded,
+        tolerance=tolerance_value,
+        decision=decision,
+        budget=budget,
+        error_text=reported.value_text,
+        U_text=reported.U_text,
+    )

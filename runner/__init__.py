@@ -1,0 +1,1 @@
+"""The run engine, its event sinks, the command line and configuration."""

@@ -1,0 +1,208 @@
+"""The `daq` command line: `demo`, `run`, `sim`.
+
+User mistakes (a bad file, field, unit or range) print one clear line naming the file, the
+field and the fix, and exit with status 2; nothing is started and nothing is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from daq.bench import load_bench
+from daq.errors import ConfigError, DaqError
+from procedures.dc_voltage import load_procedure
+from results.store import RunStore
+from runner.report import results_table, write_report
+from runner.session import SessionOptions, SessionOutcome, packaged, run_session
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Instrument data acquisition and calibration runner.")
+err = Console(stderr=True)
+out = Console()
+
+DEMO_SCALE = 10.0
+
+
+def _fail(exc: Exception, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _json_safe(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
+def true_errors(outcome: SessionOutcome) -> dict[int, float] | None:
+    """The simulator's own truth for each point (only a simulated world knows it)."""
+    if outcome.world is None or outcome.procedure is None:
+        return None
+    proc = outcome.procedure
+    return {p.index: outcome.world.true_error(proc.uut_role, p.nominal, p.range_) for p in proc.points}
+
+
+def summary(outcome: SessionOutcome, report: Path | None) -> dict[str, Any]:
+    truth = true_errors(outcome) or {}
+    points = []
+    for r in outcome.results:
+        points.append({
+            "index": r["point_index"], "setpoint": r["nominal"], "unit": r["unit"], "range": r.get("range"),
+            "ref_mean": r["ref_mean"], "uut_mean": r["uut_mean"], "error": r["error"], "correction": r["correction"],
+            "u_c": r["u_c"], "U": r["U"], "k": r["k"], "dof": r["dof_eff"], "tolerance": r["tolerance"],
+            "decision": r["decision"]["outcome"], "rule": r["decision"]["rule"],
+            "true_error": truth.get(r["point_index"]), "attempt": r["attempt"],
+        })
+    return _json_safe({"run_id": outcome.run_id, "status": outcome.status, "time": outcome.clock_note,
+                       "report": str(report) if report else None, "points": points})
+
+
+async def _finish(outcome: SessionOutcome, db: str, report: Path | None, as_json: bool) -> int:
+    if report is not None:
+        store = await RunStore.open(db)
+        try:
+            attempts = await store.attempts(outcome.run_id)
+            events = await store.events(outcome.run_id)
+        finally:
+            await store.close()
+        assert outcome.procedure is not None and outcome.bench is not None
+        write_report(report, {"id": outcome.run_id, "procedure": outcome.procedure.name, "bench": outcome.bench.name,
+                              "status": outcome.status, "clock": outcome.clock_note},
+                     outcome.results, attempts, events, true_errors(outcome))
+    if as_json:
+        print(json.dumps(summary(outcome, report), indent=2))
+    else:
+        out.print(results_table(outcome.results, true_errors(outcome)))
+        if report is not None:
+            out.print(f"Report written to [bold]{report}[/]")
+    if outcome.status != "completed":
+        err.print(f"[bold yellow]Run {outcome.run_id} {outcome.status}[/]; sources are in their safe state. "
+                  f"Continue with: daq run --resume {outcome.run_id} --db {db}")
+        return 1
+    return 0
+
+
+def _execute(coro: Any) -> SessionOutcome:
+    try:
+        return asyncio.run(coro)
+    except DaqError as exc:
+        _fail(exc, 2 if isinstance(exc, ConfigError) else 1)
+        raise AssertionError("unreachable") from exc
+
+
+@app.command()
+def demo(
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary instead of the table.")] = False,
+    scale: Annotated[float, typer.Option(help="Simulated seconds per real second.")] = DEMO_SCALE,
+    seed: Annotated[int | None, typer.Option(help="Seed of the simulated world (default: the bench's).")] = None,
+    db: Annotated[str, typer.Option(help="SQLite file (or database URL) for the run.")] = "daq-demo.sqlite",
+    report: Annotated[Path, typer.Option(help="Where to write the readable report.")] = Path("daq-demo-report.md"),
+    mqtt: Annotated[str | None, typer.Option(help="Publish live events to this broker, e.g. mqtt://127.0.0.1:1883")]
+    = None,
+    live: Annotated[bool, typer.Option(help="Show live progress.")] = True,
+) -> None:
+    """Calibrate a simulated 34465A against a simulated 5522A, end to end, in scaled time."""
+    bench = load_bench(packaged("demo-bench.toml"))
+    procedure = load_procedure(packaged("dcv-34465a.toml"))
+    err.print(f"[bold]daq demo[/]: {procedure.name} on simulated instruments over real TCP sockets.\n"
+              f"The simulated world runs in [bold]scaled time, x{scale:g}[/] (about a minute of wall time); "
+              f"results go to {db}.")
+    opts = SessionOptions(db=db, simulate=True, scale=scale, seed=seed, mqtt_url=mqtt, assume_yes=True,
+                          live=live and not as_json)
+
+    def created(run_id: int) -> None:
+        err.print(f"Run {run_id} started. If it is interrupted, finish it with: daq run --resume {run_id} --db {db}")
+
+    outcome = _execute(run_session(bench, procedure, opts, on_created=created))
+    raise typer.Exit(asyncio.run(_finish(outcome, db, report, as_json)))
+
+
+@app.command()
+def run(
+    bench: Annotated[Path | None, typer.Option(help="Bench file (TOML).")] = None,
+    procedure: Annotated[Path | None, typer.Option(help="Procedure file (TOML).")] = None,
+    resume: Annotated[int | None, typer.Option(help="Continue this run at its first incomplete point.")] = None,
+    db: Annotated[str, typer.Option(help="SQLite file (or database URL).")] = "daq.sqlite",
+    simulate: Annotated[bool, typer.Option(help="Start the bench's simulators in this process.")] = False,
+    scale: Annotated[float | None, typer.Option(help="Scaled time factor (simulated benches only).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the simulated world.")] = None,
+    mqtt: Annotated[str | None, typer.Option(help="MQTT broker URL for live events.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Answer yes to operator prompts (unattended).")] = False,
+    report: Annotated[Path | None, typer.Option(help="Write a readable report here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+    live: Annotated[bool, typer.Option(help="Show live progress.")] = True,
+) -> None:
+    """Run a procedure over a bench, or resume an interrupted run."""
+    if resume is None and (bench is None or procedure is None):
+        _fail(ConfigError("(command line)", "--bench/--procedure", "both are needed for a new run",
+                          "give --bench FILE --procedure FILE, or --resume RUN_ID"))
+    try:
+        b = load_bench(bench) if resume is None and bench else None
+        p = load_procedure(procedure) if resume is None and procedure else None
+    except ConfigError as exc:
+        _fail(exc)
+    if scale is not None and resume is None and not simulate:
+        _fail(ConfigError("(command line)", "--scale", "scaled time only makes sense for a simulated bench",
+                          "add --simulate, or leave --scale out"))
+    opts = SessionOptions(db=db, simulate=simulate, scale=scale, seed=seed, mqtt_url=mqtt, assume_yes=yes,
+                          live=live and not as_json)
+
+    def created(run_id: int) -> None:
+        err.print(f"Run {run_id} {'resumed' if resume else 'started'}. "
+                  f"If it is interrupted: daq run --resume {run_id} --db {db}")
+
+    outcome = _execute(run_session(b, p, opts, resume=resume, on_created=created))
+    raise typer.Exit(asyncio.run(_finish(outcome, db, report, as_json)))
+
+
+@app.command()
+def sim(
+    bench: Annotated[Path, typer.Option(help="Bench file (TOML) to simulate.")],
+    scale: Annotated[float, typer.Option(help="Scaled time factor shared with the runner.")] = 1.0,
+    seed: Annotated[int | None, typer.Option(help="Seed of the simulated world.")] = None,
+) -> None:
+    """Serve a bench's instruments as simulators on real TCP sockets until interrupted."""
+    from daq.clock import ScaledClock
+    from simulators import start_bench
+
+    try:
+        b = load_bench(bench)
+    except ConfigError as exc:
+        _fail(exc)
+
+    async def serve() -> None:
+        running = await start_bench(b, ScaledClock(scale), seed=seed)
+        try:
+            for name, res in running.resources.items():
+                print(f"{name} {res}", flush=True)
+            err.print(f"Simulating {b.name} in time x{scale:g}; Ctrl+C to stop.")
+            await asyncio.Event().wait()
+        finally:
+            await running.close()
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        pass
+    except DaqError as exc:
+        _fail(exc)
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,80 @@
+"""The readable record of a run: a results table, each point's budget and why it was declared stable."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from runner.sinks.terminal import format_si
+
+
+def _dof(x: Any) -> str:
+    if isinstance(x, str) or (isinstance(x, float) and math.isinf(x)):
+        return "∞"
+    return f"{float(x):.1f}"
+
+
+def results_table(results: list[dict[str, Any]], true_errors: dict[int, float] | None = None) -> Table:
+    table = Table(title="Calibration results (E = UUT - reference)", header_style="bold")
+    for col in ("#", "setpoint", "ref mean", "UUT mean", "error", "U", "k", "ν_eff", "tolerance", "decision"):
+        table.add_column(col, justify="right" if col not in ("decision",) else "left")
+    if true_errors is not None:
+        table.add_column("true error (sim)", justify="right")
+    for r in results:
+        row = [
+            str(r["point_index"] + 1), format_si(r["nominal"]), format_si(r["ref_mean"]), format_si(r["uut_mean"]),
+            r.get("error_display") or format_si(r["error"]), r.get("U_display") or format_si(r["U"]),
+            f"{r['k']:.2f}", _dof(r["dof_eff"]), "±" + format_si(r["tolerance"]), r["decision"]["outcome"],
+        ]
+        if true_errors is not None:
+            te = true_errors.get(r["point_index"])
+            row.append(format_si(te) if te is not None else "-")
+        table.add_row(*row)
+    return table
+
+
+def write_report(path: Path, run: dict[str, Any], results: list[dict[str, Any]], attempts: list[dict[str, Any]],
+                 events: list[dict[str, Any]], true_errors: dict[int, float] | None = None) -> None:
+    """Markdown, written to a temporary name then renamed, so a half-written report never exists."""
+    lines = [f"# Calibration run {run['id']}: {run['procedure']}", ""]
+    lines += [f"- Bench: {run['bench']}", f"- Status: {run['status']}", f"- Time: {run['clock']}",
+              f"- Decision rule: {results[0]['decision']['rule'] if results else '-'}",
+              f"- Coverage probability: 95.45 % (k from Student's t at ν_eff)", ""]
+    lines += ["## Results", "", "| # | setpoint | ref mean | UUT mean | error | U | k | ν_eff | tolerance | decision |"
+              + (" true error (sim) |" if true_errors is not None else ""),
+              "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if true_errors is not None else "")]
+    for r in results:
+        row = (f"| {r['point_index'] + 1} | {format_si(r['nominal'])} | {format_si(r['ref_mean'])} | "
+               f"{format_si(r['uut_mean'])} | {r.get('error_display') or format_si(r['error'])} | "
+               f"{r.get('U_display') or format_si(r['U'])} | {r['k']:.2f} | {_dof(r['dof_eff'])} | "
+               f"±{format_si(r['tolerance'])} | {r['decision']['outcome']} |")
+        if true_errors is not None:
+            te = true_errors.get(r["point_index"])
+            row += f" {format_si(te) if te is not None else '-'} |"
+        lines.append(row)
+    lines.append("")
+    stab = {(a["point_index"]): a for a in attempts if a["status"] == "complete"}
+    for r in results:
+        lines += [f"## Point {r['point_index'] + 1}: {format_si(r['nominal'])}", ""]
+        a = stab.get(r["point_index"])
+        if a and a["stability"]:
+            s = a["stability"]
+            lines += [f"Stability: {s['reason']} ({s['samples']} samples).", ""]
+        tries = [x for x in attempts if x["point_index"] == r["point_index"]]
+        if len(tries) > 1:
+            lines += ["Attempts: " + ", ".join(f"#{x['attempt']} {x['status']}" for x in tries), ""]
+        lines += ["| component | type | distribution | u | c | contribution | ν |", "|---|---|---|---|---|---|---|"]
+        for c in r["budget"]["components"]:
+            lines.append(f"| {c['name']} | {c['kind']} | {c['distribution']} | {format_si(c['u'])} | "
+                         f"{c['sensitivity']:g} | {format_si(c['contribution'])} | {_dof(c['dof'])} |")
+        lines += ["", f"u_c = {format_si(r['u_c'])}, ν_eff = {_dof(r['dof_eff'])}, k = {r['k']:.3f}, "
+                  f"U = {r.get('U_display') or format_si(r['U'])}; decision: **{r['decision']['outcome']}** "
+                  f"({r['decision']['rule']})", ""]
+    if events:
+        lines += ["## Journal", ""] + [f"- {e['at']} {e['kind']}: {e['message']}" for e in events] + [""]
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("\n".join(lines), encoding="utf-8")
+    tmp.replace(path)

@@ -1,0 +1,150 @@
+"""One invocation of a run: open the store, (optionally) start the simulated bench, execute, close.
+
+Shared by `daq run` and `daq demo`. A run remembers how it was started (bench and procedure
+text, seed, time scale, simulated or not) so `daq run --resume RUN_ID` needs nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from daq.bench import Bench, parse_bench
+from daq.clock import Clock, RealClock, ScaledClock
+from daq.errors import ConfigError
+from daq.events import EventSink
+from procedures.dc_voltage import DcVoltageProcedure, parse_procedure
+from results.store import RunStore
+from runner.control import AutoOperator, Operator, RunControl, TerminalOperator
+from runner.engine import RunEngine, validate_before_start
+from runner.sinks.mqtt import MqttSink
+from runner.sinks.terminal import TerminalSink
+
+
+@dataclass
+class SessionOptions:
+    db: str
+    simulate: bool = False
+    scale: float | None = None
+    seed: int | None = None
+    mqtt_url: str | None = None
+    assume_yes: bool = False
+    live: bool = True
+    operator_name: str = ""
+
+    def to_record(self) -> dict[str, Any]:
+        return {"simulate": self.simulate, "scale": self.scale, "seed": self.seed}
+
+
+@dataclass
+class SessionOutcome:
+    run_id: int
+    status: str
+    results: list[dict[str, Any]]
+    world: Any = None
+    bench: Bench | None = None
+    procedure: DcVoltageProcedure | None = None
+    clock_note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def make_clock(scale: float | None) -> Clock:
+    return ScaledClock(scale) if scale and scale != 1.0 else RealClock()
+
+
+async def run_session(
+    bench: Bench | None,
+    procedure: DcVoltageProcedure | None,
+    options: SessionOptions,
+    *,
+    resume: int | None = None,
+    console: Console | None = None,
+    operator: Operator | None = None,
+    control: RunControl | None = None,
+    clock: Clock | None = None,
+    sinks: list[EventSink] | None = None,
+    on_created: Any = None,
+) -> SessionOutcome:
+    console = console or Console(stderr=True)
+    store = await RunStore.open(options.db)
+    try:
+        if resume is not None:
+            record = await store.load_run(resume)
+            if record is None:
+                raise ConfigError(options.db, "--resume", f"there is no run {resume} in this database",
+                                  "check the run number printed when the run started, and --db")
+            if record.status == "completed":
+                raise ConfigError(options.db, "--resume", f"run {resume} is already complete", "start a new run")
+            bench = parse_bench(record.bench_toml, source=record.bench_source)
+            procedure = parse_procedure(record.procedure_toml, source=record.procedure_source)
+            saved = record.options
+            options.simulate = bool(saved.get("simulate", options.simulate))
+            options.scale = saved.get("scale", options.scale) if options.scale is None else options.scale
+            options.seed = saved.get("seed", options.seed)
+        assert bench is not None and procedure is not None
+        validate_before_start(bench, procedure)
+        clock = clock or make_clock(options.scale)
+        running = None
+        world = None
+        if options.simulate:
+            from simulators import start_bench
+
+            running = await start_bench(bench, clock, seed=options.seed)
+            world = running.world
+            bench = bench.with_resources(running.resources)
+        control = control or RunControl()
+        operator = operator or (AutoOperator(True) if options.assume_yes else TerminalOperator())
+        all_sinks: list[EventSink] = list(sinks or [])
+        mqtt = None
+        if options.mqtt_url:
+            mqtt = MqttSink(options.mqtt_url)
+            mqtt.start()
+            all_sinks.append(mqtt)
+        describe = getattr(clock, "describe", None)
+        clock_note = describe() if callable(describe) else type(clock).__name__
+        engine = RunEngine(bench, procedure, store, clock, operator=operator, sinks=all_sinks, control=control)
+        if resume is None:
+            run_id = await engine.create(options.to_record(), options.operator_name)
+        else:
+            run_id = resume
+        if on_created is not None:
+            on_created(run_id)
+        record = await store.load_run(run_id)
+        terminal = None
+        if options.live:
+            terminal = TerminalSink(console, len(procedure.points), clock_note)
+            engine.sinks.append(terminal)
+            terminal.start(len(record.completed_points) if record else 0)
+        loop = asyncio.get_running_loop()
+        installed = []
+        for sig, action in ((signal.SIGINT, lambda: control.abort("interrupted (SIGINT)")),
+                            (signal.SIGTERM, lambda: control.abort("terminated (SIGTERM)")),
+                            (signal.SIGUSR1, control.pause), (signal.SIGUSR2, control.resume)):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, action)
+                installed.append(sig)
+        try:
+            status = await engine.execute(run_id)
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+            if terminal is not None:
+                await terminal.aclose()
+            if mqtt is not None:
+                await mqtt.aclose()
+            if running is not None:
+                await running.close()
+        results = await store.results(run_id)
+        return SessionOutcome(run_id, status, results, world, bench, procedure, clock_note)
+    finally:
+        await store.close()
+
+
+def packaged(name: str) -> Path:
+    return Path(__file__).parent / "data" / name

@@ -1,0 +1,1 @@
+"""Where a run's events go besides the store: the terminal, MQTT."""

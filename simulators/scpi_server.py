@@ -1,0 +1,235 @@
+"""The wire side of a simulated instrument: a line server over TCP or a pseudo-terminal.
+
+Drivers must be tested against real transports, not mocks: a real socket or pty shows the
+termination, buffering, reconnect and late-reply bugs a mock hides. Each server feeds
+complete lines to one `ScpiInstrument`; a line may hold several commands separated by `;`,
+whose query replies go back joined by `;` in one line, as an IEEE 488.2 response message.
+
+What the server saw stays observable for tests: how many connections it accepted and the
+(clock time, command) log of everything received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tty
+from collections import deque
+
+from simulators.scpi_instrument import ScpiInstrument, split_outside_quotes
+
+TOO_MUCH_DATA = (-223, "Too much data")
+MAX_LINE = 65536
+
+
+class ScpiLineExecutor:
+    """Runs received lines against an instrument; shared by the TCP and pty servers."""
+
+    def __init__(self, instrument: ScpiInstrument, *, latency: float | None = None, log_limit: int = 100_000) -> None:
+        self.instrument = instrument
+        self.latency = instrument.reply_latency if latency is None else latency
+        self.commands: deque[tuple[float, str]] = deque(maxlen=log_limit)
+        self.replies_sent = 0
+
+    async def execute_line(self, raw: bytes | str) -> str | None:
+        """Execute every command of one line; the joined query replies, or None if none."""
+        line = raw.decode("ascii", errors="replace") if isinstance(raw, bytes) else raw
+        line = line.rstrip("\r\n").replace("\r", "")
+        replies: list[str] = []
+        async with self.instrument.lock:
+            for command in split_outside_quotes(line, ";"):
+                command = command.strip()
+                if not command:
+                    continue
+                self.commands.append((self.instrument.clock.now(), command))
+                reply = await self.instrument.handle(command)
+                if reply is not None:
+                    replies.append(reply)
+            if not replies:
+                return None
+            if self.latency > 0:
+                await self.instrument.clock.sleep(self.latency)
+        self.replies_sent += 1
+        return ";".join(replies)
+
+    def too_much_data(self) -> None:
+        self.instrument.errors.push(*TOO_MUCH_DATA)
+
+
+class ScpiTcpServer(ScpiLineExecutor):
+    """An instrument on a raw TCP socket (`TCPIP::host::port::SOCKET`, like port 5025)."""
+
+    def __init__(
+        self,
+        instrument: ScpiInstrument,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        latency: float | None = None,
+        log_limit: int = 100_000,
+    ) -> None:
+        super().__init__(instrument, latency=latency, log_limit=log_limit)
+        self.host = host
+        self.requested_port = port
+        self.port = port
+        self.connections_accepted = 0
+        self._server: asyncio.Server | None = None
+        self._sessions: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    @property
+    def resource(self) -> str:
+        return f"TCPIP::{self.host}::{self.port}::SOCKET"
+
+    @property
+    def open_connections(self) -> int:
+        return len(self._writers)
+
+    async def start(self) -> ScpiTcpServer:
+        """Listen; with port 0 the system picks a free port, reported in `port`/`resource`."""
+        self._server = await asyncio.start_server(self._session, self.host, self.requested_port, limit=MAX_LINE)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections_accepted += 1
+        task = asyncio.current_task()
+        if task is not None:
+            self._sessions.add(task)
+        self._writers.add(writer)
+        try:
+            while True:
+                try:
+                    line = await reader.readuntil(b"\n")
+                except asyncio.IncompleteReadError as exc:
+                    if exc.partial.strip():
+                        await self._answer(writer, exc.partial)
+                    break
+                except asyncio.LimitOverrunError as exc:
+                    await reader.readexactly(exc.consumed)
+                    self.too_much_data()
+                    continue
+                await self._answer(writer, line)
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            self._writers.discard(writer)
+            if task is not None:
+                self._sessions.discard(task)
+            writer.close()
+            with contextlib.suppress(ConnectionError, OSError):
+                await writer.wait_closed()
+
+    async def _answer(self, writer: asyncio.StreamWriter, line: bytes) -> None:
+        reply = await self.execute_line(line)
+        if reply is not None and not writer.is_closing():
+            writer.write(reply.encode("ascii", errors="replace") + b"\n")
+            await writer.drain()
+
+    async def drop_connections(self) -> None:
+        """Close every client connection (fault injection: the instrument reboots or the link drops)."""
+        for writer in list(self._writers):
+            writer.close()
+        for task in list(self._sessions):
+            task.cancel()
+        if self._sessions:
+            await asyncio.gather(*self._sessions, return_exceptions=True)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        await self.drop_connections()
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+
+
+class ScpiPtyServer(ScpiLineExecutor):
+    """An instrument on a pseudo-terminal: the client opens `path` as if it were a serial port.
+
+    The slave end is put in raw mode and kept open by the server, so a client closing and
+    reopening the port does not hang up the master side.
+    """
+
+    def __init__(self, instrument: ScpiInstrument, *, latency: float | None = None, log_limit: int = 100_000) -> None:
+        super().__init__(instrument, latency=latency, log_limit=log_limit)
+        self.path = ""
+        self._master = -1
+        self._slave = -1
+        self._inbox: asyncio.Queue[bytes] = asyncio.Queue()
+        self._buffer = b""
+        self._outgoing = bytearray()
+        self._worker: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def resource(self) -> str:
+        return f"ASRL{self.path}::INSTR"
+
+    async def start(self) -> ScpiPtyServer:
+        self._loop = asyncio.get_running_loop()
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._slave)
+        os.set_blocking(self._master, False)
+        self.path = os.ttyname(self._slave)
+        self._loop.add_reader(self._master, self._readable)
+        self._worker = self._loop.create_task(self._work())
+        return self
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self._master, 4096)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            return
+        self._buffer += data
+        while b"\n" in self._buffer:
+            line, self._buffer = self._buffer.split(b"\n", 1)
+            self._inbox.put_nowait(line)
+        if len(self._buffer) > MAX_LINE:
+            self._buffer = b""
+            self.too_much_data()
+
+    async def _work(self) -> None:
+        while True:
+            line = await self._inbox.get()
+            reply = await self.execute_line(line)
+            if reply is not None:
+                self._send(reply.encode("ascii", errors="replace") + b"\n")
+
+    def _send(self, data: bytes) -> None:
+        self._outgoing += data
+        self._flush()
+
+    def _flush(self) -> None:
+        assert self._loop is not None
+        while self._outgoing:
+            try:
+                written = os.write(self._master, self._outgoing)
+            except BlockingIOError:
+                break
+            except OSError:
+                self._outgoing.clear()
+                break
+            del self._outgoing[:written]
+        if self._outgoing:
+            self._loop.add_writer(self._master, self._flush)
+        else:
+            self._loop.remove_writer(self._master)
+
+    async def close(self) -> None:
+        if self._loop is not None and self._master >= 0:
+            self._loop.remove_reader(self._master)
+            self._loop.remove_writer(self._master)
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+            self._worker = None
+        for fd in (self._master, self._slave):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._master = self._slave = -1
