@@ -162,17 +162,23 @@ def _from_half_width(
     )
 
 
-def rectangular(name: str, half_width: float, *, sensitivity: float = 1.0, note: str = "") -> UncertaintyComponent:
+def rectangular(
+    name: str, half_width: float, *, sensitivity: float = 1.0, note: str = ""
+) -> UncertaintyComponent:
     """Only bounds are known (GUM 4.3.7): u = a / sqrt(3)."""
     return _from_half_width(name, half_width, math.sqrt(3.0), "rectangular", sensitivity, note)
 
 
-def triangular(name: str, half_width: float, *, sensitivity: float = 1.0, note: str = "") -> UncertaintyComponent:
+def triangular(
+    name: str, half_width: float, *, sensitivity: float = 1.0, note: str = ""
+) -> UncertaintyComponent:
     """Bounds known and values near the centre more likely (GUM 4.3.9): u = a / sqrt(6)."""
     return _from_half_width(name, half_width, math.sqrt(6.0), "triangular", sensitivity, note)
 
 
-def arcsine(name: str, half_width: float, *, sensitivity: float = 1.0, note: str = "") -> UncertaintyComponent:
+def arcsine(
+    name: str, half_width: float, *, sensitivity: float = 1.0, note: str = ""
+) -> UncertaintyComponent:
     """A sinusoidal influence (e.g. a temperature cycling between bounds): u = a / sqrt(2)."""
     return _from_half_width(name, half_width, math.sqrt(2.0), "arcsine", sensitivity, note)
 
@@ -182,7 +188,10 @@ def resolution(name: str, resolution: float, *, sensitivity: float = 1.0) -> Unc
     if not math.isfinite(resolution) or resolution <= 0:
         raise ValueError(f"{name}: resolution must be finite and > 0, got {resolution!r}")
     return rectangular(
-        name, resolution / 2.0, sensitivity=sensitivity, note=f"resolution {resolution:.3g}, a = {resolution / 2:.3g}"
+        name,
+        resolution / 2.0,
+        sensitivity=sensitivity,
+        note=f"resolution {resolution:.3g}, a = {resolution / 2:.3g}",
     )
 
 
@@ -267,7 +276,9 @@ class UncertaintyBudget:
 
     @property
     def dof_eff(self) -> float:
-        return welch_satterthwaite([c.contribution for c in self.components], [c.dof for c in self.components])
+        return welch_satterthwaite(
+            [c.contribution for c in self.components], [c.dof for c in self.components]
+        )
 
     @property
     def k(self) -> float:

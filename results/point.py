@@ -17,7 +17,13 @@ from typing import Any
 
 from daq.units import magnitude_in, parse_unit
 from results.decision import Decision, Rule, decide
-from results.gum import DEFAULT_COVERAGE_PROBABILITY, UncertaintyBudget, UncertaintyComponent, resolution, type_a
+from results.gum import (
+    DEFAULT_COVERAGE_PROBABILITY,
+    UncertaintyBudget,
+    UncertaintyComponent,
+    resolution,
+    type_a,
+)
 from results.rounding import round_result
 
 UUT_REPEATABILITY = "UUT repeatability"
@@ -115,7 +121,9 @@ def evaluate_comparison_point(
     if reference_u_value < 0:
         raise ValueError(f"reference_u must be >= 0, got {reference_u!r}")
     if tolerance_value <= 0:
-        raise ValueError(f"tolerance is the +- half-width of the specification and must be > 0, got {tolerance!r}")
+        raise ValueError(
+            f"tolerance is the +- half-width of the specification and must be > 0, got {tolerance!r}"
+        )
 
     uut = type_a(UUT_REPEATABILITY, uut_values, sensitivity=1.0, unit=unit)
     ref = type_a(REFERENCE_REPEATABILITY, ref_values, sensitivity=-1.0, unit=unit)
