@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
 import pytest
 from scipy import stats
 
 from daq.units import Q_
-from results.point import evaluate_comparison_point
+from results.point import PointResult, evaluate_comparison_point
 
 UUT = [10.000010, 10.000012, 10.000008, 10.000011, 10.000009]  # mean 10.000010, s^2 = 10/4 uV^2
 REF = [10.0] * 5  # a calibrator's set value: no observed scatter
@@ -21,7 +22,7 @@ DOF = (0.5 + 1.0 + 1.0 / 12.0) ** 2 / (0.5**2 / 4)  # only the UUT type A has fi
 K = stats.t.ppf((1 + 0.9545) / 2, DOF)
 
 
-def evaluate(tolerance: float = 15e-6, **kwargs):  # type: ignore[no-untyped-def]
+def evaluate(tolerance: float = 15e-6, **kwargs: Any) -> PointResult:
     return evaluate_comparison_point(
         10.0,
         "V",
