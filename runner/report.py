@@ -26,7 +26,7 @@ def results_table(results: list[dict[str, Any]], true_errors: dict[int, float] |
     for r in results:
         row = [
             str(r["point_index"] + 1), format_si(r["nominal"]), format_si(r["ref_mean"]), format_si(r["uut_mean"]),
-            r.get("error_display") or format_si(r["error"]), r.get("U_display") or format_si(r["U"]),
+            r.get("error_text") or format_si(r["error"]), r.get("U_text") or format_si(r["U"]),
             f"{r['k']:.2f}", _dof(r["dof_eff"]), "±" + format_si(r["tolerance"]), r["decision"]["outcome"],
         ]
         if true_errors is not None:
@@ -48,8 +48,8 @@ def write_report(path: Path, run: dict[str, Any], results: list[dict[str, Any]],
               "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if true_errors is not None else "")]
     for r in results:
         row = (f"| {r['point_index'] + 1} | {format_si(r['nominal'])} | {format_si(r['ref_mean'])} | "
-               f"{format_si(r['uut_mean'])} | {r.get('error_display') or format_si(r['error'])} | "
-               f"{r.get('U_display') or format_si(r['U'])} | {r['k']:.2f} | {_dof(r['dof_eff'])} | "
+               f"{format_si(r['uut_mean'])} | {r.get('error_text') or format_si(r['error'])} | "
+               f"{r.get('U_text') or format_si(r['U'])} | {r['k']:.2f} | {_dof(r['dof_eff'])} | "
                f"±{format_si(r['tolerance'])} | {r['decision']['outcome']} |")
         if true_errors is not None:
             te = true_errors.get(r["point_index"])
@@ -71,7 +71,7 @@ def write_report(path: Path, run: dict[str, Any], results: list[dict[str, Any]],
             lines.append(f"| {c['name']} | {c['kind']} | {c['distribution']} | {format_si(c['u'])} | "
                          f"{c['sensitivity']:g} | {format_si(c['contribution'])} | {_dof(c['dof'])} |")
         lines += ["", f"u_c = {format_si(r['u_c'])}, ν_eff = {_dof(r['dof_eff'])}, k = {r['k']:.3f}, "
-                  f"U = {r.get('U_display') or format_si(r['U'])}; decision: **{r['decision']['outcome']}** "
+                  f"U = {r.get('U_text') or format_si(r['U'])}; decision: **{r['decision']['outcome']}** "
                   f"({r['decision']['rule']})", ""]
     if events:
         lines += ["## Journal", ""] + [f"- {e['at']} {e['kind']}: {e['message']}" for e in events] + [""]

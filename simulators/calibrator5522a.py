@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,7 +86,8 @@ class DcvUncertainty:
             raise ConfigError(source, where, "must be a table", fix)
         k = table.get("k", 2.0)
         if isinstance(k, bool) or not isinstance(k, int | float) or k <= 0:
-            raise ConfigError(source, f"{where}.k", f"expected a coverage factor > 0, got {k!r}", "write k = 2.0")
+            raise ConfigError(source, f"{where}.k", f"expected a coverage factor > 0, got {k!r}",
+                              "write k = 2.0")
         raw_ranges = table.get("ranges")
         if not isinstance(raw_ranges, list) or not raw_ranges:
             raise ConfigError(source, f"{where}.ranges", "missing or empty", fix)
@@ -190,7 +192,9 @@ class Calibrator5522A(ScpiInstrument):
         ])
 
     @classmethod
-    def from_bench_entry(cls, entry: InstrumentEntry, *, source: str, clock: Clock, seed: int) -> Calibrator5522A:
+    def from_bench_entry(
+        cls, entry: InstrumentEntry, *, source: str, clock: Clock, seed: int
+    ) -> Calibrator5522A:
         """Build from the bench file, rejecting unknown or mistyped simulation parameters."""
         params = read_simulation_parameters(entry.name, entry.simulation, source=source,
                                             numbers=cls.SIMULATION_PARAMETERS)
@@ -237,7 +241,7 @@ class Calibrator5522A(ScpiInstrument):
         now = self.clock.now()
         return (ISR_OPERATE if self.operating else 0) | (ISR_SETTLED if self.settled_at(now) else 0)
 
-    def output_source(self, terminal: str) -> Any:
+    def output_source(self, terminal: str) -> Callable[[float], float]:
         if terminal != "output":
             raise KeyError(terminal)
         return self.output_at

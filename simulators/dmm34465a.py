@@ -57,16 +57,19 @@ class RangeErrorModel:
 _MODEL_FIELDS = ("gain_ppm", "offset_ppm_of_range", "noise_ppm_of_range", "resolution_ppm_of_range")
 
 
-def _read_range_overrides(source: str, instrument: str) -> Callable[[Any, str], dict[float, dict[str, float]]]:
+RangeOverrides = dict[float, dict[str, float]]
+
+
+def _read_range_overrides(source: str) -> Callable[[Any, str], RangeOverrides]:
     """Reader for `ranges = [{ range = 0.1, gain_ppm = .., ... }]` in the simulation table."""
 
-    def read(value: Any, where: str) -> dict[float, dict[str, float]]:
+    def read(value: Any, where: str) -> RangeOverrides:
         fix = "write ranges = [{ range = 0.1, gain_ppm = 20, offset_ppm_of_range = 5 }]"
         if value is None:
             return {}
         if not isinstance(value, list):
             raise ConfigError(source, where, f"expected an array of tables, got {value!r}", fix)
-        overrides: dict[float, dict[str, float]] = {}
+        overrides: RangeOverrides = {}
         for i, entry in enumerate(value):
             field = f"{where}[{i}]"
             if not isinstance(entry, dict):
@@ -77,8 +80,9 @@ def _read_range_overrides(source: str, instrument: str) -> Callable[[Any, str], 
                                   f"use range, {', '.join(_MODEL_FIELDS)}")
             rng = entry.get("range")
             if isinstance(rng, bool) or not isinstance(rng, int | float) or float(rng) not in RANGES:
-                raise ConfigError(source, f"{field}.range", f"expected one of {', '.join(f'{r:g}' for r in RANGES)}, "
-                                  f"got {rng!r}", "name a DC voltage range of the 34465A")
+                names = ", ".join(f"{r:g}" for r in RANGES)
+                raise ConfigError(source, f"{field}.range", f"expected one of {names}, got {rng!r}",
+                                  "name a DC voltage range of the 34465A")
             values = {}
             for key in _MODEL_FIELDS:
                 if key in entry:
@@ -167,7 +171,7 @@ class Dmm34465A(ScpiInstrument):
         """Build from the bench file, rejecting unknown or mistyped simulation parameters."""
         params = read_simulation_parameters(
             entry.name, entry.simulation, source=source, numbers=cls.SIMULATION_PARAMETERS,
-            structured={"ranges": _read_range_overrides(source, entry.name)},
+            structured={"ranges": _read_range_overrides(source)},
         )
         return cls(
             entry.name, clock, seed=seed, serial=entry.serial or "SIM34465A-0001",
@@ -284,6 +288,9 @@ class Dmm34465A(ScpiInstrument):
         if self._pending is not None and not self._pending.done():
             self._pending.cancel()
         self._pending = None
+
+    def stop(self) -> None:
+        self._cancel_pending()
 
     def _rst(self, params: list[str]) -> None:
         expect_params(params, 0)

@@ -263,6 +263,9 @@ class ScpiInstrument:
             self.errors.push(exc.code, exc.text)
             return None
 
+    def stop(self) -> None:
+        """Cancel background work (a triggered acquisition) when the bench is closed."""
+
     def connect_input(self, terminal: str, source: Callable[[float], float]) -> None:
         """Wire `source` (volts as a function of clock time) to an input terminal."""
         raise KeyError(terminal)

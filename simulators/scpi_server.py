@@ -26,11 +26,19 @@ MAX_LINE = 65536
 class ScpiLineExecutor:
     """Runs received lines against an instrument; shared by the TCP and pty servers."""
 
-    def __init__(self, instrument: ScpiInstrument, *, latency: float | None = None, log_limit: int = 100_000) -> None:
+    def __init__(
+        self, instrument: ScpiInstrument, *, latency: float | None = None, log_limit: int = 100_000
+    ) -> None:
         self.instrument = instrument
         self.latency = instrument.reply_latency if latency is None else latency
         self.commands: deque[tuple[float, str]] = deque(maxlen=log_limit)
         self.replies_sent = 0
+        #: Client connections accepted so far; a pseudo-terminal is one permanent line.
+        self.connections_accepted = 0
+
+    @property
+    def open_connections(self) -> int:
+        return 0
 
     async def execute_line(self, raw: bytes | str) -> str | None:
         """Execute every command of one line; the joined query replies, or None if none."""
@@ -73,7 +81,6 @@ class ScpiTcpServer(ScpiLineExecutor):
         self.host = host
         self.requested_port = port
         self.port = port
-        self.connections_accepted = 0
         self._server: asyncio.Server | None = None
         self._sessions: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
@@ -88,7 +95,9 @@ class ScpiTcpServer(ScpiLineExecutor):
 
     async def start(self) -> ScpiTcpServer:
         """Listen; with port 0 the system picks a free port, reported in `port`/`resource`."""
-        self._server = await asyncio.start_server(self._session, self.host, self.requested_port, limit=MAX_LINE)
+        self._server = await asyncio.start_server(
+            self._session, self.host, self.requested_port, limit=MAX_LINE
+        )
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -112,6 +121,10 @@ class ScpiTcpServer(ScpiLineExecutor):
                     continue
                 await self._answer(writer, line)
         except (ConnectionError, OSError):
+            pass
+        except asyncio.CancelledError:
+            # Closed by `drop_connections`/`close`. Python 3.11's stream server calls
+            # task.exception() on the finished session, which raises for a cancelled task.
             pass
         finally:
             self._writers.discard(writer)
@@ -152,7 +165,9 @@ class ScpiPtyServer(ScpiLineExecutor):
     reopening the port does not hang up the master side.
     """
 
-    def __init__(self, instrument: ScpiInstrument, *, latency: float | None = None, log_limit: int = 100_000) -> None:
+    def __init__(
+        self, instrument: ScpiInstrument, *, latency: float | None = None, log_limit: int = 100_000
+    ) -> None:
         super().__init__(instrument, latency=latency, log_limit=log_limit)
         self.path = ""
         self._master = -1
@@ -167,6 +182,10 @@ class ScpiPtyServer(ScpiLineExecutor):
     def resource(self) -> str:
         return f"ASRL{self.path}::INSTR"
 
+    @property
+    def open_connections(self) -> int:
+        return 1 if self._master >= 0 else 0
+
     async def start(self) -> ScpiPtyServer:
         self._loop = asyncio.get_running_loop()
         self._master, self._slave = os.openpty()
@@ -174,6 +193,7 @@ class ScpiPtyServer(ScpiLineExecutor):
         os.set_blocking(self._master, False)
         self.path = os.ttyname(self._slave)
         self._loop.add_reader(self._master, self._readable)
+        self.connections_accepted = 1
         self._worker = self._loop.create_task(self._work())
         return self
 
@@ -183,6 +203,9 @@ class ScpiPtyServer(ScpiLineExecutor):
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
+            # The pty is gone (EIO); stop watching it rather than spin on a dead descriptor.
+            if self._loop is not None:
+                self._loop.remove_reader(self._master)
             return
         self._buffer += data
         while b"\n" in self._buffer:

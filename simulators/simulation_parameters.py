@@ -60,10 +60,14 @@ def read_simulation_parameters(
     known = sorted(set(numbers) | set(structured))
     for key in table:
         if key not in numbers and key not in structured:
-            raise ConfigError(source, f"{where}.{key}", "unknown simulation parameter", f"use one of {', '.join(known)}")
+            raise ConfigError(source, f"{where}.{key}", "unknown simulation parameter",
+                              f"use one of {', '.join(known)}")
     values: dict[str, Any] = {}
     for key, spec in numbers.items():
-        values[key] = spec.read(table[key], source=source, field=f"{where}.{key}") if key in table else spec.default
+        if key in table:
+            values[key] = spec.read(table[key], source=source, field=f"{where}.{key}")
+        else:
+            values[key] = spec.default
     for key, reader in structured.items():
         values[key] = reader(table.get(key), f"{where}.{key}")
     return values

@@ -152,11 +152,11 @@ def test_component_validation_and_contribution() -> None:
 
 def test_budget_combines_rows_and_serialises() -> None:
     budget = UncertaintyBudget(
-        [
+        (
             UncertaintyComponent("a", "A", "t", 3.0, dof=4),
             UncertaintyComponent("b", "B", "normal", 2.0, sensitivity=-2.0),
             UncertaintyComponent("zero", "A", "t", 0.0, dof=1),
-        ]
+        )
     )
     assert budget.u_c == pytest.approx(5.0)
     assert budget.dof_eff == pytest.approx(625 / 20.25)
