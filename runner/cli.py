@@ -26,7 +26,7 @@ from runner.session import SessionOptions, SessionOutcome, packaged, run_session
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Instrument data acquisition and calibration runner.")
 err = Console(stderr=True)
-out = Console()
+out = Console(width=None if sys.stdout.isatty() else 140)
 
 DEMO_SCALE = 10.0
 

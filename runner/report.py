@@ -8,30 +8,58 @@ from typing import Any
 
 from rich.table import Table
 
+from results.rounding import round_result
+
 from runner.sinks.terminal import format_si
 
 
 def _dof(x: Any) -> str:
     if isinstance(x, str) or (isinstance(x, float) and math.isinf(x)):
         return "∞"
+    if float(x) >= 1000:
+        return ">1000"
     return f"{float(x):.1f}"
+
+
+_PREFIXES = ((1.0, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"))
+
+
+def _scale(r: dict[str, Any]) -> tuple[float, str, int]:
+    """Prefix and decimals that show U with two significant digits (ILAC P14)."""
+    rounded = round_result(r["error"], r["U"])
+    factor, prefix = next(((f, p) for f, p in _PREFIXES if rounded.U >= f), _PREFIXES[-1])
+    return factor, prefix, max(0, -rounded.exponent + int(round(math.log10(factor))))
+
+
+def error_and_u(r: dict[str, Any]) -> tuple[str, str]:
+    """Error and U as reported (ILAC P14: U to two significant digits, error to the same place)."""
+    unit = r.get("unit", "V")
+    rounded = round_result(r["error"], r["U"])
+    factor, prefix, decimals = _scale(r)
+    return (f"{rounded.value / factor:+.{decimals}f} {prefix}{unit}", f"{rounded.U / factor:.{decimals}f} {prefix}{unit}")
+
+
+def like_error(r: dict[str, Any], value: float) -> str:
+    """Another value (the simulator's true error) shown on the same scale as the point's error."""
+    factor, prefix, decimals = _scale(r)
+    return f"{value / factor:+.{decimals}f} {prefix}{r.get('unit', 'V')}"
 
 
 def results_table(results: list[dict[str, Any]], true_errors: dict[int, float] | None = None) -> Table:
     table = Table(title="Calibration results (E = UUT - reference)", header_style="bold")
-    for col in ("#", "setpoint", "ref mean", "UUT mean", "error", "U", "k", "ν_eff", "tolerance", "decision"):
-        table.add_column(col, justify="right" if col not in ("decision",) else "left")
+    for col in ("#", "setpoint", "UUT mean", "error", "U", "k", "ν_eff", "tolerance", "decision"):
+        table.add_column(col, justify="right" if col not in ("decision",) else "left", no_wrap=True)
     if true_errors is not None:
-        table.add_column("true error (sim)", justify="right")
+        table.add_column("true error (sim)", justify="right", no_wrap=True)
     for r in results:
+        err, u = error_and_u(r)
         row = [
-            str(r["point_index"] + 1), format_si(r["nominal"]), format_si(r["ref_mean"]), format_si(r["uut_mean"]),
-            r.get("error_text") or format_si(r["error"]), r.get("U_text") or format_si(r["U"]),
+            str(r["point_index"] + 1), format_si(r["nominal"]), format_si(r["uut_mean"]), err, u,
             f"{r['k']:.2f}", _dof(r["dof_eff"]), "±" + format_si(r["tolerance"]), r["decision"]["outcome"],
         ]
         if true_errors is not None:
             te = true_errors.get(r["point_index"])
-            row.append(format_si(te) if te is not None else "-")
+            row.append(like_error(r, te) if te is not None else "-")
         table.add_row(*row)
     return table
 
@@ -47,13 +75,13 @@ def write_report(path: Path, run: dict[str, Any], results: list[dict[str, Any]],
               + (" true error (sim) |" if true_errors is not None else ""),
               "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if true_errors is not None else "")]
     for r in results:
+        err, u = error_and_u(r)
         row = (f"| {r['point_index'] + 1} | {format_si(r['nominal'])} | {format_si(r['ref_mean'])} | "
-               f"{format_si(r['uut_mean'])} | {r.get('error_text') or format_si(r['error'])} | "
-               f"{r.get('U_text') or format_si(r['U'])} | {r['k']:.2f} | {_dof(r['dof_eff'])} | "
+               f"{format_si(r['uut_mean'])} | {err} | {u} | {r['k']:.2f} | {_dof(r['dof_eff'])} | "
                f"±{format_si(r['tolerance'])} | {r['decision']['outcome']} |")
         if true_errors is not None:
             te = true_errors.get(r["point_index"])
-            row += f" {format_si(te) if te is not None else '-'} |"
+            row += f" {like_error(r, te) if te is not None else '-'} |"
         lines.append(row)
     lines.append("")
     stab = {(a["point_index"]): a for a in attempts if a["status"] == "complete"}
@@ -70,8 +98,9 @@ def write_report(path: Path, run: dict[str, Any], results: list[dict[str, Any]],
         for c in r["budget"]["components"]:
             lines.append(f"| {c['name']} | {c['kind']} | {c['distribution']} | {format_si(c['u'])} | "
                          f"{c['sensitivity']:g} | {format_si(c['contribution'])} | {_dof(c['dof'])} |")
+        err, u = error_and_u(r)
         lines += ["", f"u_c = {format_si(r['u_c'])}, ν_eff = {_dof(r['dof_eff'])}, k = {r['k']:.3f}, "
-                  f"U = {r.get('U_text') or format_si(r['U'])}; decision: **{r['decision']['outcome']}** "
+                  f"error = {err}, U = {u}; decision: **{r['decision']['outcome']}** "
                   f"({r['decision']['rule']})", ""]
     if events:
         lines += ["## Journal", ""] + [f"- {e['at']} {e['kind']}: {e['message']}" for e in events] + [""]
