@@ -36,6 +36,7 @@ setpoints = ["0 V", "10 V", "-10 V"]
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import tomllib
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ class DcPoint:
     nominal: float  # volts
     range_: float  # volts
     label: str
+    field: str = ""  # where it was written in the procedure file, for error messages
 
     def as_plan(self) -> dict[str, Any]:
         return {"nominal": self.nominal, "unit": "V", "range": self.range_, "label": self.label}
@@ -159,7 +161,7 @@ class DcVoltageProcedure:
             raise ConfigError(bench.source, "wiring", f"{self.uut_role}.input is not wired to {self.source_role}",
                               f'add [[wiring]] from = "{self.source_role}.output" to = "{self.uut_role}.input"')
         for p in self.points:
-            where = f"points[{p.label}]"
+            where = f"{p.field or 'points'} ({p.label})"
             if abs(p.nominal) > source_max:
                 raise ConfigError(self.source, where, f"{p.nominal:g} V is beyond the calibrator's {source_max:g} V",
                                   f"keep setpoints within +/-{source_max:g} V")
@@ -196,7 +198,7 @@ class DcVoltageProcedure:
         await src.operate()
         criteria = self.criteria(point)
         band = self.band_tolerances * self.tolerance(point)
-        criteria = StabilityCriteria(**{**criteria.__dict__, "band": band})
+        criteria = dataclasses.replace(criteria, band=band)
 
         async def sample() -> tuple[float, bool | None]:
             values, settled = await asyncio.gather(meter.read(1), src.is_settled())
@@ -288,7 +290,7 @@ def parse_procedure(text: str, *, source: str = "<procedure>") -> DcVoltageProce
             raise ConfigError(source, f"{where}.setpoints", "missing or empty", 'write setpoints = ["0 V", "10 V"]')
         for j, sp in enumerate(setpoints):
             v = _volts(sp, source, f"{where}.setpoints[{j}]")
-            points.append(DcPoint(len(points), v, rng, f"{sp} on {group.get('range')}"))
+            points.append(DcPoint(len(points), v, rng, f"{sp} on {group.get('range')}", f"{where}.setpoints[{j}]"))
     if not points:
         raise ConfigError(source, "points", "no calibration points", 'add [[points]] range = "10 V" setpoints = [...]')
     criteria = StabilityCriteria(

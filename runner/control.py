@@ -35,8 +35,10 @@ class RunControl:
         self._running.set()
 
     def abort(self, reason: str = "aborted by operator") -> None:
-        if self.abort_reason is None:
-            self.abort_reason = reason
+        """Request an abort; the first request cancels the running point, later ones change nothing."""
+        if self.abort_reason is not None:
+            return
+        self.abort_reason = reason
         self._running.set()
         if self._task is not None and not self._task.done():
             self._task.cancel()
