@@ -103,6 +103,11 @@ class StabilityDetector:
 
     def add(self, t: float, value: float, flag: bool | None = None) -> StabilityCheck:
         c = self.criteria
+        if not math.isfinite(value):
+            # an overload (e.g. a lower range while the source is still coming down) restarts the window
+            self._t.clear()
+            self._v.clear()
+            return StabilityCheck(t, 0, math.nan, math.inf, math.nan, math.inf, flag, ("reading overloaded",))
         self._t.append(t)
         self._v.append(value)
         n = len(self._v)

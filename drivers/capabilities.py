@@ -9,6 +9,12 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+from daq.errors import InstrumentError
+
+
+class MeterOverload(InstrumentError):
+    """The input is beyond the selected range: expected while a source settles, a fault afterwards."""
+
 
 @runtime_checkable
 class Instrument(Protocol):

@@ -7,6 +7,7 @@ comma-separated list. Overload reads as +9.9E37 and is refused here rather than 
 from __future__ import annotations
 
 from daq.errors import InstrumentError
+from drivers.capabilities import MeterOverload
 from drivers.scpi import ScpiInstrument
 
 OVERLOAD = 9.9e37
@@ -54,7 +55,7 @@ class Dmm34465A(ScpiInstrument):
         if len(values) != count:
             raise InstrumentError(f"{self.name}: asked for {count} readings, got {len(values)}: {reply!r}")
         if any(abs(v) >= OVERLOAD for v in values):
-            raise InstrumentError(f"{self.name}: overload on the {self.range_} V range")
+            raise MeterOverload(f"{self.name}: overload on the {self.range_} V range")
         return values
 
     def resolution(self, range_: float) -> float:

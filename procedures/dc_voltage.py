@@ -47,6 +47,7 @@ from daq.bench import Bench
 from daq.errors import ConfigError
 from daq.stability import StabilityCriteria, StabilityRecord, wait_until_stable
 from daq.units import magnitude_in, parse_quantity
+from drivers.capabilities import MeterOverload
 from procedures.context import OperatorDeclined, PointContext
 from results.decision import symmetric_tolerance
 from results.point import PointResult, evaluate_comparison_point
@@ -201,8 +202,14 @@ class DcVoltageProcedure:
         criteria = dataclasses.replace(criteria, band=band)
 
         async def sample() -> tuple[float, bool | None]:
-            values, settled = await asyncio.gather(meter.read(1), src.is_settled())
-            return values[0], settled
+            reading, settled = await asyncio.gather(meter.read(1), src.is_settled(), return_exceptions=True)
+            if isinstance(settled, BaseException):
+                raise settled
+            if isinstance(reading, MeterOverload):
+                return math.inf, settled  # still coming down from the previous point: not stable yet
+            if isinstance(reading, BaseException):
+                raise reading
+            return reading[0], settled
 
         ctx.show("settling")
         record = await wait_until_stable(sample, criteria, clock, target=point.nominal,
