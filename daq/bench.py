@@ -132,20 +132,23 @@ def parse_bench(text: str, *, source: str = "<bench>") -> Bench:
             raise ConfigError(source, where, "must be a table", f"write [instruments.{inst_name}]")
         unknown = sorted(set(table) - known)
         if unknown:
-            raise ConfigError(source, f"{where}.{unknown[0]}", "unknown field", f"use one of {', '.join(sorted(known))}")
+            raise ConfigError(source, f"{where}.{unknown[0]}", "unknown field",
+                              f"use one of {', '.join(sorted(known))}")
         driver = _require(table, "driver", str, source, where, 'name the driver, e.g. driver = "keysight34465a"')
         resource = _require(table, "resource", str, source, where,
                             'give a VISA resource string, e.g. "TCPIP::127.0.0.1::5025::SOCKET"')
         address = parse_resource(resource, source=source, field=f"{where}.resource")
         serial = table.get("serial")
         if serial is not None and not isinstance(serial, str):
-            raise ConfigError(source, f"{where}.serial", f"expected a string, got {serial!r}", 'quote it: serial = "123"')
+            raise ConfigError(source, f"{where}.serial", f"expected a string, got {serial!r}",
+                              'quote it: serial = "123"')
         visa = table.get("visa", False)
         if not isinstance(visa, bool):
             raise ConfigError(source, f"{where}.visa", f"expected true or false, got {visa!r}", "write visa = true")
         timeout = table.get("timeout", 5.0)
         if not isinstance(timeout, int | float) or timeout <= 0:
-            raise ConfigError(source, f"{where}.timeout", f"expected seconds > 0, got {timeout!r}", "write timeout = 5.0")
+            raise ConfigError(source, f"{where}.timeout", f"expected seconds > 0, got {timeout!r}",
+                              "write timeout = 5.0")
         for sub in ("certificate", "simulation"):
             if not isinstance(table.get(sub, {}), dict):
                 raise ConfigError(source, f"{where}.{sub}", "must be a table", f"write [{where}.{sub}]")
@@ -156,7 +159,8 @@ def parse_bench(text: str, *, source: str = "<bench>") -> Bench:
     wires: list[Wire] = []
     wiring = data.get("wiring", [])
     if not isinstance(wiring, list):
-        raise ConfigError(source, "wiring", "must be an array of tables", 'write [[wiring]] from = "a.output" to = "b.input"')
+        raise ConfigError(source, "wiring", "must be an array of tables",
+                          'write [[wiring]] from = "a.output" to = "b.input"')
     for i, wire in enumerate(wiring):
         where = f"wiring[{i}]"
         if not isinstance(wire, dict):

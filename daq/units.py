@@ -23,7 +23,8 @@ def parse_unit(text: str, *, source: str = "<input>", field: str = "unit") -> pi
     try:
         return ureg.Unit(text)
     except (pint.errors.UndefinedUnitError, AttributeError, ValueError, TypeError) as exc:
-        raise ConfigError(source, field, f"unknown unit {text!r}", "use a unit such as V, mV, uV, ohm, degC") from exc
+        raise ConfigError(source, field, f"unknown unit {text!r}",
+                          "use a unit such as V, mV, uV, ohm, degC") from exc
 
 
 def parse_quantity(value: Any, *, source: str = "<input>", field: str = "value", unit: str | None = None) -> Any:
@@ -40,7 +41,8 @@ def parse_quantity(value: Any, *, source: str = "<input>", field: str = "value",
             unit_text = parts[1] if len(parts) > 1 else (unit or "")
             return Q_(magnitude, parse_unit(unit_text, source=source, field=field) if unit_text else "")
     except ValueError as exc:
-        raise ConfigError(source, field, f"cannot read {value!r} as a quantity", 'write e.g. "10 V" or "-100 mV"') from exc
+        raise ConfigError(source, field, f"cannot read {value!r} as a quantity",
+                          'write e.g. "10 V" or "-100 mV"') from exc
     raise ConfigError(source, field, f"cannot read {value!r} as a quantity", 'write e.g. "10 V" or "-100 mV"')
 
 
@@ -49,4 +51,5 @@ def magnitude_in(quantity: Any, unit: str, *, source: str = "<input>", field: st
     try:
         return float(quantity.to(unit).magnitude)
     except pint.errors.DimensionalityError as exc:
-        raise ConfigError(source, field, f"{quantity} is not convertible to {unit}", f"give the value in {unit}") from exc
+        raise ConfigError(source, field, f"{quantity} is not convertible to {unit}",
+                          f"give the value in {unit}") from exc

@@ -120,7 +120,8 @@ class ReferenceUncertainty:
             try:
                 ranges.append((float(r["upto"]), float(r["ppm"]), float(r["floor"])))
             except (KeyError, TypeError, ValueError) as exc:
-                raise ConfigError(bench.source, f"{where}.ranges[{i}]", f"needs upto, ppm and floor: {r!r}", fix) from exc
+                raise ConfigError(bench.source, f"{where}.ranges[{i}]", f"needs upto, ppm and floor: {r!r}",
+                                  fix) from exc
         if not ranges:
             raise ConfigError(bench.source, f"{where}.ranges", "empty", fix)
         dof = cert.get("dof", math.inf)
@@ -257,7 +258,8 @@ def load_procedure(path: str | Path) -> DcVoltageProcedure:
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(str(p), "(file)", f"cannot read: {exc.strerror}", "give the path of a procedure TOML file") from exc
+        raise ConfigError(str(p), "(file)", f"cannot read: {exc.strerror}",
+                          "give the path of a procedure TOML file") from exc
     return parse_procedure(text, source=str(p))
 
 

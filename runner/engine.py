@@ -23,7 +23,6 @@ from daq.clock import Clock
 from daq.events import EventSink, PointPhaseEvent, PointResultEvent, ReadingEvent, RunStatusEvent
 from daq.stability import StabilityCheck
 from drivers.registry import DRIVERS, build_driver, check_drivers
-from drivers.scpi import ScpiInstrument
 from procedures.context import OperatorDeclined
 from procedures.dc_voltage import DcPoint, DcVoltageProcedure, StabilityTimeout
 from results.store import RunStore

@@ -9,7 +9,6 @@ from typing import Any
 from rich.table import Table
 
 from results.rounding import round_result
-
 from runner.sinks.terminal import format_si
 
 
@@ -36,7 +35,8 @@ def error_and_u(r: dict[str, Any]) -> tuple[str, str]:
     unit = r.get("unit", "V")
     rounded = round_result(r["error"], r["U"])
     factor, prefix, decimals = _scale(r)
-    return (f"{rounded.value / factor:+.{decimals}f} {prefix}{unit}", f"{rounded.U / factor:.{decimals}f} {prefix}{unit}")
+    return (f"{rounded.value / factor:+.{decimals}f} {prefix}{unit}",
+            f"{rounded.U / factor:.{decimals}f} {prefix}{unit}")
 
 
 def like_error(r: dict[str, Any], value: float) -> str:
@@ -70,7 +70,7 @@ def write_report(path: Path, run: dict[str, Any], results: list[dict[str, Any]],
     lines = [f"# Calibration run {run['id']}: {run['procedure']}", ""]
     lines += [f"- Bench: {run['bench']}", f"- Status: {run['status']}", f"- Time: {run['clock']}",
               f"- Decision rule: {results[0]['decision']['rule'] if results else '-'}",
-              f"- Coverage probability: 95.45 % (k from Student's t at ν_eff)", ""]
+              "- Coverage probability: 95.45 % (k from Student's t at ν_eff)", ""]
     lines += ["## Results", "", "| # | setpoint | ref mean | UUT mean | error | U | k | ν_eff | tolerance | decision |"
               + (" true error (sim) |" if true_errors is not None else ""),
               "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if true_errors is not None else "")]

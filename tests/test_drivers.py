@@ -100,7 +100,8 @@ async def test_dmm_reads_the_calibrator_through_the_wiring(sim, via_visa):
     start = len(await _log(sim, "dmm", dmm))
     await dmm.configure("dcv", 10.0, 10)
     values = await dmm.read(4)
-    assert await _log(sim, "dmm", dmm, start) == ["CONF:VOLT:DC 10", "VOLT:DC:NPLC 10", "SYST:ERR?", "SAMP:COUN 4", "READ?"]
+    assert await _log(sim, "dmm", dmm, start) == [
+        "CONF:VOLT:DC 10", "VOLT:DC:NPLC 10", "SYST:ERR?", "SAMP:COUN 4", "READ?"]
     world = sim.world
     expected = world.calibrator("calibrator").true_output(10.0) + world.true_error("dmm", 10.0, 10.0)
     sigma = world.dmm("dmm").noise_sigma(10.0, 10)

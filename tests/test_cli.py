@@ -1,0 +1,66 @@
+"""The command line as a user meets it: the demo's JSON, and clear one-line errors for mistakes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _daq(*args: str, cwd=None, timeout=300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "runner.cli", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=timeout)
+
+
+def test_demo_json_summary_agrees_with_the_simulator(tmp_path):
+    r = _daq("demo", "--json", "--scale", "400", "--db", str(tmp_path / "demo.sqlite"),
+             "--report", str(tmp_path / "report.md"))
+    assert r.returncode in (0, 1), r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["status"] == "completed"
+    assert "scaled time, x400" in summary["time"]
+    points = summary["points"]
+    assert len(points) == 11
+    required = {"setpoint", "unit", "ref_mean", "uut_mean", "error", "U", "k", "dof", "decision", "true_error"}
+    for p in points:
+        assert required <= set(p)
+        assert abs(p["error"] - p["true_error"]) <= 2 * p["U"]
+        assert p["decision"] in ("pass", "fail", "undecided")
+    assert {p["setpoint"] for p in points} >= {0.0, 10.0, -10.0, -0.1, 100.0}
+    # the demo's 100 V range is configured far out of tolerance: it must be caught
+    assert [p["decision"] for p in points if abs(p["setpoint"]) == 100.0] == ["fail", "fail"]
+    report = (tmp_path / "report.md").read_text()
+    assert "| component | type |" in report and "Stability: stable after" in report
+
+
+def test_bad_bench_file_is_one_clear_line_and_exit_2(tmp_path, procedure_toml):
+    bench = tmp_path / "bench.toml"
+    bench.write_text('[instruments.dmm]\ndriver = "keysight34465a"\nresource = "10.0.0.5:5025"\n')
+    proc = tmp_path / "proc.toml"
+    proc.write_text(procedure_toml)
+    r = _daq("run", "--bench", str(bench), "--procedure", str(proc), "--db", str(tmp_path / "x.sqlite"))
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    assert f"{bench}: instruments.dmm.resource:" in r.stderr.replace("\n", "")
+    assert "fix:" in r.stderr
+    assert not (tmp_path / "x.sqlite").exists()  # nothing written
+
+
+def test_unknown_unit_in_procedure_names_the_field(tmp_path, bench_toml, procedure_toml):
+    bench = tmp_path / "bench.toml"
+    bench.write_text(bench_toml)
+    proc = tmp_path / "proc.toml"
+    proc.write_text(procedure_toml.replace('"10 V", "-10 V"', '"10 V", "-10 furlongs"'))
+    r = _daq("run", "--bench", str(bench), "--procedure", str(proc), "--simulate", "--db", str(tmp_path / "x.sqlite"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "points[1].setpoints[2]" in r.stderr.replace("\n", "")
+
+
+def test_resume_of_an_unknown_run_is_a_clear_error(tmp_path):
+    r = _daq("run", "--resume", "42", "--db", str(tmp_path / "x.sqlite"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "no run 42" in r.stderr
