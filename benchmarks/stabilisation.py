@@ -38,10 +38,10 @@ NAME = "stabilisation"
 REPO = Path(__file__).resolve().parent.parent
 BENCH_FILE = REPO / "runner" / "data" / "demo-bench.toml"
 PROCEDURE_FILE = REPO / "runner" / "data" / "dcv-34465a.toml"
-TAUS = (0.4, 0.8, 1.6)
+TAUS = (0.4, 0.8, 1.6, 3.2, 6.4)
 SOAK_TAUS = 5.0
 SECONDARY_BANDS_PPM = (0.5, 2.0, 5.0)
-SIZES = {"quick": 100, "default": 200, "full": 1000}
+SIZES = {"quick": 100, "default": 300, "full": 2000}
 
 
 class _SettleContext:

@@ -136,7 +136,9 @@ def run(
     resume: Annotated[int | None, typer.Option(help="Continue this run at its first incomplete point.")] = None,
     db: Annotated[str, typer.Option(help="SQLite file (or database URL).")] = "daq.sqlite",
     simulate: Annotated[bool, typer.Option(help="Start the bench's simulators in this process.")] = False,
-    scale: Annotated[float | None, typer.Option(help="Scaled time factor (simulated benches only).")] = None,
+    scale: Annotated[float | None, typer.Option(
+        help="Scaled time factor, shared with --simulate or with `daq sim --scale` (never with real instruments).")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the simulated world.")] = None,
     mqtt: Annotated[str | None, typer.Option(help="MQTT broker URL for live events.")] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Answer yes to operator prompts (unattended).")] = False,
@@ -154,8 +156,8 @@ def run(
     except ConfigError as exc:
         _fail(exc)
     if scale is not None and resume is None and not simulate:
-        _fail(ConfigError("(command line)", "--scale", "scaled time only makes sense for a simulated bench",
-                          "add --simulate, or leave --scale out"))
+        err.print(f"[yellow]note:[/] time runs x{scale:g}; this is only right against simulators started "
+                  f"with the same factor (daq sim --scale {scale:g}), never against real instruments.")
     opts = SessionOptions(db=db, simulate=simulate, scale=scale, seed=seed, mqtt_url=mqtt, assume_yes=yes,
                           live=live and not as_json)
 

@@ -188,6 +188,10 @@ class RunEngine:
                 for problem in await self._safe_state_all():
                     raise RuntimeError(problem)
                 await self.store.set_status(run_id, "running")
+                await self.store.log_event(
+                    run_id, "resume" if record.status != "created" else "start",
+                    f"{len(record.completed_points)} of {record.planned_points} points complete; "
+                    f"instruments: " + ", ".join(f"{n} {i.idn!r}" for n, i in self.instruments.items()))
                 self.emit(RunStatusEvent(run_id, "running", f"{len(record.completed_points)} of "
                                          f"{record.planned_points} points already complete"))
                 for point in self.procedure.points:

@@ -64,3 +64,33 @@ def test_resume_of_an_unknown_run_is_a_clear_error(tmp_path):
     r = _daq("run", "--resume", "42", "--db", str(tmp_path / "x.sqlite"))
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "no run 42" in r.stderr
+
+
+def test_daq_sim_in_its_own_process_serves_a_run(tmp_path, bench_toml, procedure_toml):
+    """`daq sim` prints resource strings; `daq run` in another process calibrates against them."""
+    bench = tmp_path / "bench.toml"
+    bench.write_text(bench_toml)
+    sim = subprocess.Popen([sys.executable, "-m", "runner.cli", "sim", "--bench", str(bench), "--scale", "20"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        resources = dict(sim.stdout.readline().split() for _ in range(2))
+        assert set(resources) == {"calibrator", "dmm"}
+        assert all(r.startswith("TCPIP::127.0.0.1::") and r.endswith("::SOCKET") for r in resources.values())
+        real = bench_toml
+        for name, res in resources.items():
+            real = real.replace('resource = "TCPIP::127.0.0.1::0::SOCKET"', f'resource = "{res}"', 1) \
+                if name == "calibrator" else real
+        real = real.replace('resource = "TCPIP::127.0.0.1::0::SOCKET"', f'resource = "{resources["dmm"]}"', 1)
+        live_bench = tmp_path / "live-bench.toml"
+        live_bench.write_text(real)
+        proc = tmp_path / "proc.toml"
+        proc.write_text(procedure_toml)
+        r = _daq("run", "--bench", str(live_bench), "--procedure", str(proc), "--scale", "20", "--yes", "--json",
+                 "--db", str(tmp_path / "r.sqlite"), "--no-live")
+        assert r.returncode == 0, r.stderr
+        summary = json.loads(r.stdout)
+        assert summary["status"] == "completed" and len(summary["points"]) == 5
+        assert all(p["true_error"] is None for p in summary["points"])  # another process's world: no truth here
+    finally:
+        sim.terminate()
+        sim.wait(timeout=10)
