@@ -12,7 +12,7 @@ import pint
 
 from daq.errors import ConfigError
 
-ureg = pint.UnitRegistry(cache_folder=":auto:")
+ureg: pint.UnitRegistry = pint.UnitRegistry(cache_folder=":auto:")
 pint.set_application_registry(ureg)
 Q_ = ureg.Quantity
 Quantity = pint.Quantity

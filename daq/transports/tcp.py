@@ -42,6 +42,7 @@ class TcpSocketTransport:
                 )
             except (OSError, TimeoutError) as exc:
                 raise TransportError(f"{self.resource}: cannot connect ({exc or 'timeout'})") from exc
+        assert self._reader is not None and self._writer is not None
         return self._reader, self._writer
 
     async def _drop(self) -> None:
