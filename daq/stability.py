@@ -163,9 +163,12 @@ class StabilityRecord:
     def elapsed(self) -> float:
         return self.ended_at - self.started_at
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, with_trace: bool = True) -> dict[str, Any]:
+        """JSON-ready; without the trace when the samples are stored as readings already."""
         d = asdict(self)
         d["elapsed"] = self.elapsed
+        if not with_trace:
+            del d["trace"]
         return d
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from daq.clock import Clock
+from daq.reading import Reading
 from daq.stability import StabilityCheck
 from drivers.capabilities import Meter, Source
 
@@ -22,7 +23,7 @@ class PointContext(Protocol):
     source: Source
     meter: Meter
 
-    async def record(self, channel: str, t: float, value: float, unit: str) -> None:
+    async def record(self, reading: Reading) -> None:
         """Store one raw reading of this attempt (batched and committed by the runner)."""
         ...
 

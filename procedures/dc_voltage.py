@@ -45,6 +45,7 @@ from typing import Any
 
 from daq.bench import Bench
 from daq.errors import ConfigError
+from daq.reading import Reading
 from daq.stability import StabilityCriteria, StabilityRecord, wait_until_stable
 from daq.units import magnitude_in, parse_quantity
 from drivers.capabilities import MeterOverload
@@ -207,10 +208,13 @@ class DcVoltageProcedure:
             if isinstance(settled, BaseException):
                 raise settled
             if isinstance(reading, MeterOverload):
-                return math.inf, settled  # still coming down from the previous point: not stable yet
-            if isinstance(reading, BaseException):
+                value = math.inf  # still coming down from the previous point: not stable yet
+            elif isinstance(reading, BaseException):
                 raise reading
-            return reading[0], settled
+            else:
+                value = reading[0]
+            await ctx.record(Reading("settle", clock.now(), value, "V", settled))
+            return value, settled
 
         ctx.show("settling")
         record = await wait_until_stable(sample, criteria, clock, target=point.nominal,
@@ -223,8 +227,8 @@ class DcVoltageProcedure:
             ctx.show(f"reading {i + 1}/{self.repeats}")
             values, (ref_value, _unit) = await asyncio.gather(meter.read(1), src.output())
             t = clock.now()
-            await ctx.record("uut", t, values[0], "V")
-            await ctx.record("ref", t, ref_value, "V")
+            await ctx.record(Reading("uut", t, values[0], "V"))
+            await ctx.record(Reading("ref", t, ref_value, "V"))
             uut.append(values[0])
             ref.append(ref_value)
         return PointData(uut, ref, record)

@@ -21,6 +21,7 @@ from typing import Any
 from daq.bench import Bench
 from daq.clock import Clock
 from daq.events import EventSink, PointPhaseEvent, PointResultEvent, ReadingEvent, RunStatusEvent
+from daq.reading import Reading
 from daq.stability import StabilityCheck
 from drivers.registry import DRIVERS, build_driver, check_drivers
 from procedures.context import OperatorDeclined
@@ -84,15 +85,16 @@ class _PointContext:
         self._buffer = buffer
         self._seq: dict[str, int] = {}
 
-    async def record(self, channel: str, t: float, value: float, unit: str) -> None:
-        seq = self._seq.get(channel, 0)
-        self._seq[channel] = seq + 1
+    async def record(self, reading: Reading) -> None:
+        seq = self._seq.get(reading.channel, 0)
+        self._seq[reading.channel] = seq + 1
         e = self._engine
         await self._buffer.add({
             "run_id": e.run_id, "point_index": self._point.index, "attempt": self._attempt,
-            "channel": channel, "seq": seq, "t": t, "value": value, "unit": unit,
+            "channel": reading.channel, "seq": seq, "t": reading.t, "value": reading.value, "unit": reading.unit,
+            "flag": reading.flag,
         })
-        e.emit(ReadingEvent(e.run_id, self._point.index, channel, t, value, unit))
+        e.emit(ReadingEvent(e.run_id, self._point.index, reading.channel, reading.t, reading.value, reading.unit))
 
     def show(self, phase: str, check: StabilityCheck | None = None) -> None:
         e = self._engine
@@ -264,7 +266,7 @@ class RunEngine:
             result_dict = result.to_dict()
             await self.store.complete_point(
                 run_id=self.run_id, point_index=point.index, attempt=attempt, pending_readings=buffer.take(),
-                stability=data.stability.to_dict(), result=result_dict,
+                stability=data.stability.to_dict(with_trace=False), result=result_dict,
                 budget=[line for line in result_dict["budget"]["components"]],
             )
             self.emit(PointResultEvent(self.run_id, point.index, result_dict | {"label": point.label}))

@@ -50,8 +50,9 @@ async def test_readings_results_and_status_reach_the_broker(mosquitto, tmp_path,
             await asyncio.sleep(0.05)
         collector.cancel()
     assert outcome.status == "completed"
-    kinds = [t.rsplit("/", 1)[1] for t, _ in received]
-    assert kinds.count("reading") == 5 * 2 * 5  # 5 points x (uut, ref) x 5 repeats
+    readings = [m for t, m in received if t.endswith("/reading")]
+    assert sum(m["channel"] in ("uut", "ref") for m in readings) == 5 * 2 * 5  # 5 points x (uut, ref) x 5 repeats
+    assert any(m["channel"] == "settle" for m in readings)  # the stabilisation is visible live too
     points = [m for t, m in received if t.endswith("/point")]
     assert [p["point_index"] for p in points] == [0, 1, 2, 3, 4]
     assert points[0]["result"]["U"] == outcome.results[0]["U"]

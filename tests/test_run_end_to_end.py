@@ -48,8 +48,15 @@ async def test_full_run_finds_the_true_errors_and_stores_everything(tmp_path, be
         assert r["decision"]["rule"].startswith("ILAC-G8:2019")
     db = sqlite3.connect(tmp_path / "runs.sqlite")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    per_point = dict(db.execute("SELECT point_index, COUNT(*) FROM readings GROUP BY point_index").fetchall())
+    per_point = dict(db.execute("SELECT point_index, COUNT(*) FROM readings WHERE channel IN ('uut', 'ref') "
+                                "GROUP BY point_index").fetchall())
     assert per_point == {i: 10 for i in range(5)}  # 5 repeats x (uut, ref)
+    # the settling readings are raw readings too: kept, with the calibrator's settled flag, and they
+    # are exactly the trace the stability decision saw
+    for idx, samples in db.execute("SELECT point_index, json_extract(stability_json, '$.samples') FROM point_attempts"):
+        settle = db.execute("SELECT COUNT(*), SUM(flag) FROM readings WHERE point_index = ? AND channel = 'settle'",
+                            (idx,)).fetchone()
+        assert settle[0] == samples and settle[1] >= 1
     lines = db.execute("SELECT COUNT(*) FROM budget_lines").fetchone()[0]
     assert lines == 5 * 4
     reasons = [row[0] for row in db.execute("SELECT json_extract(stability_json, '$.reason') FROM point_attempts")]

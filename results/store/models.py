@@ -8,7 +8,7 @@ the point's result. Uniqueness constraints make "written twice" impossible, not 
 
 from __future__ import annotations
 
-from sqlalchemy import Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -73,6 +73,8 @@ class ReadingRow(Base):
     t: Mapped[float] = mapped_column(Float)
     value: Mapped[float] = mapped_column(Float)
     unit: Mapped[str] = mapped_column(String(20))
+    flag: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    """The instrument's own status at that sample (e.g. the calibrator's SETTLED bit), if any."""
 
 
 class PointResultRow(Base):

@@ -210,7 +210,7 @@ class RunStore:
             rows = (await s.scalars(q.order_by(ReadingRow.id))).all()
             return [
                 {"point_index": r.point_index, "attempt": r.attempt, "channel": r.channel, "seq": r.seq, "t": r.t,
-                 "value": r.value, "unit": r.unit}
+                 "value": r.value, "unit": r.unit, "flag": r.flag}
                 for r in rows
             ]
 
