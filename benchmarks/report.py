@@ -100,6 +100,8 @@ def format_value(value: float | None, unit: str = "") -> str:
         return "n/a"
     if unit == "%":
         return f"{value:.1f} %"
+    if unit == "x":
+        return f"{value:.3f} x" if abs(value) < 10 else f"{value:,.1f} x"
     magnitude = abs(value)
     text = f"{value:.3g}" if magnitude < 100 else f"{value:,.0f}"
     return f"{text}{' ' + unit if unit else ''}"

@@ -248,7 +248,8 @@ class RunEngine:
                 data = await proc.measure(ctx, point)
             except StabilityTimeout as exc:
                 await buffer.flush()
-                await self.store.end_attempt(self.run_id, point.index, attempt, "unstable")
+                await self.store.end_attempt(self.run_id, point.index, attempt, "unstable",
+                                             exc.record.to_dict(with_trace=False))
                 await self.store.log_event(self.run_id, "unstable", str(exc))
                 tries += 1
                 if tries <= self.stability_retries and await self.confirm(

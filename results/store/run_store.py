@@ -148,11 +148,16 @@ class RunStore:
             s.add(AttemptRow(run_id=run_id, point_index=point_index, attempt=attempt, started_at=utcnow()))
             return attempt
 
-    async def end_attempt(self, run_id: int, point_index: int, attempt: int, status: str) -> None:
+    async def end_attempt(self, run_id: int, point_index: int, attempt: int, status: str,
+                          stability: dict[str, Any] | None = None) -> None:
+        """Close an attempt that did not complete (unstable, aborted), keeping its stability evidence."""
+        values: dict[str, Any] = {"status": status}
+        if stability is not None:
+            values["stability_json"] = json.dumps(stability, default=_json_default)
         async with self.sessions.begin() as s:
             await s.execute(update(AttemptRow).where(
                 AttemptRow.run_id == run_id, AttemptRow.point_index == point_index, AttemptRow.attempt == attempt,
-                AttemptRow.status == "running").values(status=status))
+                AttemptRow.status == "running").values(**values))
 
     async def add_readings(self, rows: list[dict[str, Any]]) -> None:
         if rows:

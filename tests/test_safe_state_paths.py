@@ -1,0 +1,138 @@
+"""Every way a run can end badly leaves the calibrator in standby, checked on the simulator itself."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from daq.bench import parse_bench
+from daq.clock import VirtualClock
+from daq.errors import TransportError
+from daq.events import PointPhaseEvent
+from procedures.dc_voltage import StabilityTimeout, parse_procedure
+from results.store import RunStore
+from runner.session import SessionOptions, run_session
+from simulators.bench_server import start_bench
+
+
+async def _run(tmp_path, bench_text, procedure_text, sinks_for=None):
+    clock = VirtualClock()
+    running = await start_bench(parse_bench(bench_text, source="bench.toml"), clock)
+    running.kept = dict(running.servers)
+    sinks = sinks_for(running) if sinks_for else None
+    try:
+        return running, await run_session(
+            running.bench, parse_procedure(procedure_text, source="p.toml"),
+            SessionOptions(db=str(tmp_path / "s.sqlite"), live=False, assume_yes=True), clock=clock, sinks=sinks)
+    finally:
+        await running.close()
+
+
+def _run_row(tmp_path):
+    return sqlite3.connect(tmp_path / "s.sqlite").execute("SELECT status, message FROM runs").fetchone()
+
+
+async def test_a_point_that_never_settles_times_out_retries_once_then_fails_safe(tmp_path, bench_toml,
+                                                                                procedure_toml):
+    noisy = bench_toml.replace("noise_ppm_of_range = 0.4", "noise_ppm_of_range = 50")
+    holder = {}
+    with pytest.raises(StabilityTimeout, match="timed out after"):
+        await _run(tmp_path, noisy, procedure_toml, sinks_for=lambda r: holder.setdefault("r", r) and [])
+    assert holder["r"].world.calibrator("calibrator").operating is False
+    con = sqlite3.connect(tmp_path / "s.sqlite")
+    attempts = con.execute("SELECT status, json_extract(stability_json, '$.reason') FROM point_attempts").fetchall()
+    assert [a[0] for a in attempts] == ["unstable", "unstable"]  # one retry, as the operator agreed
+    assert all("std" in reason for _, reason in attempts)  # the evidence says which criterion failed
+    assert _run_row(tmp_path)[0] == "failed"
+
+
+async def test_a_dropped_connection_mid_point_fails_safe(tmp_path, bench_toml, procedure_toml):
+    class DropDmm:
+        def __init__(self, running):
+            self.running, self.done = running, False
+
+        def emit(self, event):
+            if not self.done and isinstance(event, PointPhaseEvent) and event.point_index == 2 \
+                    and event.phase == "settling":
+                self.done = True
+                asyncio.get_running_loop().create_task(self.running.servers["dmm"].drop_connections())
+
+        async def aclose(self):
+            pass
+
+    holder = {}
+
+    def sinks(running):
+        holder["r"] = running
+        return [DropDmm(running)]
+
+    with pytest.raises(TransportError):
+        await _run(tmp_path, bench_toml, procedure_toml, sinks_for=sinks)
+    assert holder["r"].world.calibrator("calibrator").operating is False
+    status, message = _run_row(tmp_path)
+    assert status == "failed" and "TransportError" in message
+
+
+async def test_a_database_failure_still_puts_the_source_in_standby_first(tmp_path, bench_toml, procedure_toml,
+                                                                       monkeypatch):
+    async def disk_full(self, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(RunStore, "complete_point", disk_full)
+    holder = {}
+    with pytest.raises(OSError, match="No space"):
+        await _run(tmp_path, bench_toml, procedure_toml, sinks_for=lambda r: holder.setdefault("r", r) and [])
+    running = holder["r"]
+    assert running.world.calibrator("calibrator").operating is False
+    assert [c for _, c in running.kept["calibrator"].commands][-2:] == ["STBY", "OUT 0 V"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupting_the_cli_puts_the_calibrator_in_standby(tmp_path, bench_toml, procedure_toml, sig):
+    bench = tmp_path / "bench.toml"
+    bench.write_text(bench_toml)
+    sim = subprocess.Popen([sys.executable, "-m", "runner.cli", "sim", "--bench", str(bench), "--scale", "5"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        resources = dict(sim.stdout.readline().split() for _ in range(2))
+        text = bench_toml.replace('resource = "TCPIP::127.0.0.1::0::SOCKET"', f'resource = "{resources["calibrator"]}"',
+                                  1).replace('resource = "TCPIP::127.0.0.1::0::SOCKET"',
+                                             f'resource = "{resources["dmm"]}"', 1)
+        live = tmp_path / "live.toml"
+        live.write_text(text)
+        proc = tmp_path / "p.toml"
+        proc.write_text(procedure_toml)
+        run = subprocess.Popen([sys.executable, "-m", "runner.cli", "run", "--bench", str(live), "--procedure",
+                                str(proc), "--scale", "5", "--yes", "--no-live", "--json", "--db",
+                                str(tmp_path / "r.sqlite")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        host, port = resources["calibrator"].split("::")[1:3]
+
+        def ask(cmd: str) -> str:
+            import socket
+
+            with socket.create_connection((host, int(port)), timeout=5) as s:
+                s.sendall(cmd.encode() + b"\n")
+                return s.makefile().readline().strip()
+
+        deadline = time.monotonic() + 30
+        while ask("OPER?") != "1":  # wait until the run has the calibrator in operate
+            assert time.monotonic() < deadline and run.poll() is None, run.stderr.read() if run.poll() else ""
+            time.sleep(0.05)
+        run.send_signal(sig)
+        out, err = run.communicate(timeout=30)
+        assert run.returncode == 1, err
+        assert ask("OPER?") == "0"
+        assert float(ask("OUT?").split(",")[0]) == 0.0
+        assert json.loads(out)["status"] == "aborted"
+        assert "Continue with: daq run --resume 1" in err.replace("\n", "")
+    finally:
+        sim.terminate()
+        sim.wait(timeout=10)
