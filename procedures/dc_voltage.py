@@ -50,7 +50,7 @@ from daq.stability import StabilityCriteria, StabilityRecord, wait_until_stable
 from daq.units import magnitude_in, parse_quantity
 from drivers.capabilities import MeterOverload
 from procedures.context import OperatorDeclined, PointContext
-from results.decision import symmetric_tolerance
+from results.decision import Rule, symmetric_tolerance
 from results.point import PointResult, evaluate_comparison_point
 
 HAZARDOUS_VOLTS = 33.0
@@ -143,7 +143,7 @@ class DcVoltageProcedure:
     band_tolerances: float
     repeats: int = 10
     nplc: float = 10.0
-    decision_rule: str = "guarded"
+    decision_rule: Rule = "guarded"
     coverage: float = 0.9545
     source: str = "<procedure>"
     text: str = ""
@@ -282,9 +282,10 @@ def parse_procedure(text: str, *, source: str = "<procedure>") -> DcVoltageProce
     if not isinstance(repeats, int) or repeats < 2:
         raise ConfigError(source, "procedure.repeats", f"expected an integer >= 2, got {repeats!r}",
                           "type A needs at least 2 repeats; 10 is usual")
-    rule = head.get("decision_rule", "guarded")
-    if rule not in ("guarded", "simple"):
-        raise ConfigError(source, "procedure.decision_rule", f"unknown rule {rule!r}", 'use "guarded" or "simple"')
+    rule_text = head.get("decision_rule", "guarded")
+    if rule_text not in ("guarded", "simple"):
+        raise ConfigError(source, "procedure.decision_rule", f"unknown rule {rule_text!r}", 'use "guarded" or "simple"')
+    rule: Rule = "guarded" if rule_text == "guarded" else "simple"
     specs: dict[float, AccuracySpec] = {}
     for i, spec in enumerate(data.get("uut_spec", [])):
         where = f"uut_spec[{i}]"

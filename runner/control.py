@@ -65,13 +65,29 @@ class AutoOperator:
         return self.answer
 
 
-class TerminalOperator:
-    """Asks at the terminal; the blocking prompt runs in a thread so acquisition tasks keep going."""
+class LiveDisplay(Protocol):
+    def suspend(self) -> None: ...
 
-    def __init__(self, before_prompt: object = None) -> None:
-        self.before_prompt = before_prompt
+    def restore(self) -> None: ...
+
+
+class TerminalOperator:
+    """Asks at the terminal; the blocking prompt runs in a thread so telemetry tasks keep going.
+
+    The live progress display is suspended while the question is on screen, or it would
+    overwrite it.
+    """
+
+    def __init__(self, display: LiveDisplay | None = None) -> None:
+        self.display = display
 
     async def confirm(self, question: str) -> bool:
         from rich.prompt import Confirm
 
-        return await asyncio.to_thread(Confirm.ask, f"[bold yellow]{question}[/]", default=False)
+        if self.display is not None:
+            self.display.suspend()
+        try:
+            return await asyncio.to_thread(Confirm.ask, f"[bold yellow]{question}[/]", default=False)
+        finally:
+            if self.display is not None:
+                self.display.restore()

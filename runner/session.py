@@ -99,7 +99,8 @@ async def run_session(
             world = running.world
             bench = bench.with_resources(running.resources)
         control = control or RunControl()
-        operator = operator or (AutoOperator(True) if options.assume_yes else TerminalOperator())
+        terminal = TerminalSink(console, len(procedure.points), "") if options.live else None
+        operator = operator or (AutoOperator(True) if options.assume_yes else TerminalOperator(terminal))
         all_sinks: list[EventSink] = list(sinks or [])
         mqtt = None
         if options.mqtt_url:
@@ -116,9 +117,8 @@ async def run_session(
         if on_created is not None:
             on_created(run_id)
         record = await store.load_run(run_id)
-        terminal = None
-        if options.live:
-            terminal = TerminalSink(console, len(procedure.points), clock_note)
+        if terminal is not None:
+            terminal.clock_note = clock_note
             engine.sinks.append(terminal)
             terminal.start(len(record.completed_points) if record else 0)
         loop = asyncio.get_running_loop()

@@ -70,5 +70,11 @@ class TerminalSink:
             lines.append(table)
         return Group(*lines)
 
+    def suspend(self) -> None:
+        self.live.stop()
+
+    def restore(self) -> None:
+        self.live.start()
+
     async def aclose(self) -> None:
         self.live.stop()
