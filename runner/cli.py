@@ -56,10 +56,12 @@ def true_errors(outcome: SessionOutcome) -> dict[int, float] | None:
 
 def summary(outcome: SessionOutcome, report: Path | None) -> dict[str, Any]:
     truth = true_errors(outcome) or {}
+    ranges = {p.index: p.range_ for p in outcome.procedure.points} if outcome.procedure else {}
     points = []
     for r in outcome.results:
         points.append({
-            "index": r["point_index"], "setpoint": r["nominal"], "unit": r["unit"], "range": r.get("range"),
+            "index": r["point_index"], "setpoint": r["nominal"], "unit": r["unit"],
+            "range": ranges.get(r["point_index"]),
             "ref_mean": r["ref_mean"], "uut_mean": r["uut_mean"], "error": r["error"], "correction": r["correction"],
             "u_c": r["u_c"], "U": r["U"], "k": r["k"], "dof": r["dof_eff"], "tolerance": r["tolerance"],
             "decision": r["decision"]["outcome"], "rule": r["decision"]["rule"],

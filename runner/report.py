@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.table import Table
 
 from results.rounding import round_result
@@ -46,16 +47,17 @@ def like_error(r: dict[str, Any], value: float) -> str:
 
 
 def results_table(results: list[dict[str, Any]], true_errors: dict[int, float] | None = None) -> Table:
-    table = Table(title="Calibration results (E = UUT - reference)", header_style="bold")
-    for col in ("#", "setpoint", "UUT mean", "error", "U", "k", "ν_eff", "tolerance", "decision"):
+    table = Table(title="Calibration results (E = UUT - reference)", header_style="bold", box=box.SIMPLE_HEAD,
+                  pad_edge=False, collapse_padding=True)
+    for col in ("#", "setpoint", "error", "U", "k", "ν_eff", "±tol", "decision"):
         table.add_column(col, justify="right" if col not in ("decision",) else "left", no_wrap=True)
     if true_errors is not None:
-        table.add_column("true error (sim)", justify="right", no_wrap=True)
+        table.add_column("sim true", justify="right", no_wrap=True)
     for r in results:
         err, u = error_and_u(r)
         row = [
-            str(r["point_index"] + 1), format_si(r["nominal"]), format_si(r["uut_mean"]), err, u,
-            f"{r['k']:.2f}", _dof(r["dof_eff"]), "±" + format_si(r["tolerance"]), r["decision"]["outcome"],
+            str(r["point_index"] + 1), format_si(r["nominal"]), err, u,
+            f"{r['k']:.2f}", _dof(r["dof_eff"]), format_si(r["tolerance"]), r["decision"]["outcome"],
         ]
         if true_errors is not None:
             te = true_errors.get(r["point_index"])

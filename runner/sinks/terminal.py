@@ -14,6 +14,8 @@ from daq.events import Event, PointPhaseEvent, PointResultEvent, RunStatusEvent
 
 def format_si(value: float, unit: str = "V") -> str:
     a = abs(value)
+    if a == 0:
+        return f"0 {unit}"
     for factor, prefix in ((1.0, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n")):
         if a >= factor or factor == 1e-9:
             return f"{value / factor:.6g} {prefix}{unit}"
