@@ -127,3 +127,16 @@ async def test_overload_is_reported_not_averaged(sim):
     await cal.safe_state()
     await dmm.close()
     await cal.close()
+
+
+async def test_dmm_driver_over_a_pseudo_terminal_serial_port(sim):
+    """The same simulator over a pty: the serial transport (pyserial-asyncio-fast) end to end."""
+    resource = await sim.serve_pty("dmm")
+    assert resource.startswith("ASRL/dev/") and resource.endswith("::INSTR")
+    dmm = Dmm34465A("dmm", open_transport(resource, baudrate=115200), "SIM34465A-0001")
+    await dmm.connect()
+    assert dmm.idn.startswith("Keysight Technologies,34465A,SIM34465A-0001")
+    await dmm.configure("dcv", 10.0, 1)
+    values = await dmm.read(3)
+    assert len(values) == 3 and all(abs(v) < 1e-3 for v in values)  # nothing sourced: reads ~0 V
+    await dmm.close()
