@@ -4,9 +4,9 @@
 3.6 million readings). Each channel is a simulated 34465A model (`simulators.dmm34465a`,
 gain, offset, noise and quantisation) reading a slowly drifting 10 V source, generated in
 this process. Every sample goes through what a run does with it: a `StabilityDetector` per
-channel (the procedure file's criteria scaled to the 10 V range), the reading row the
-engine builds, and the real persistence path: the runner's `ReadingBuffer` (batches of 64)
-into `RunStore.add_readings` on a SQLite file. The clock is a `VirtualClock`, so 10 hours
+channel (the procedure file's criteria scaled to the 10 V range), then the engine's own
+recording path (`benchmarks/runner_path.py`: point context -> `ReadingBuffer`, batches of
+64 -> `RunStore.add_readings`) into a SQLite file. The clock is a `VirtualClock`, so 10 hours
 take minutes; the wall time is reported.
 
 RSS is sampled every virtual hour; the headline is RSS at 10 h over RSS at 1 h (the
@@ -33,7 +33,6 @@ from benchmarks.report import Headline, mode_parser, print_headlines, print_mach
 
 NAME = "memory_long_run"
 REPO = Path(__file__).resolve().parent.parent
-PROCEDURE_FILE = REPO / "runner" / "data" / "dcv-34465a.toml"
 #: (hours, reference hour)
 SIZES = {"quick": (3.0, 1.0), "default": (10.0, 1.0), "full": (24.0, 1.0)}
 MB = 1024 * 1024
@@ -42,23 +41,16 @@ NPLC = 1.0  # 10 Hz sampling leaves 100 ms per reading: 1 NPLC (20 ms) fits
 
 
 async def acquire(hours: float, channels: int, rate_hz: float, folder: Path, progress: bool) -> dict[str, Any]:
+    from benchmarks.runner_path import PROCEDURE_FILE, RunRecorder
     from daq.clock import VirtualClock
+    from daq.reading import Reading
     from daq.stability import StabilityDetector
     from procedures.dc_voltage import load_procedure
-    from results.store import RunStore
-    from runner.engine import ReadingBuffer
     from simulators.dmm34465a import Dmm34465A
 
     clock = VirtualClock()
     criteria = load_procedure(PROCEDURE_FILE).stability_ppm.scaled(RANGE * 1e-6)
-    store = await RunStore.open(folder / "long-run.sqlite")
-    run_id = await store.create_run(
-        procedure_name="memory_long_run", bench_name="simulated", bench_source="<benchmark>", bench_toml="",
-        procedure_source=str(PROCEDURE_FILE), procedure_toml="", options={},
-        points=[{"nominal": 10.0, "unit": "V", "range": RANGE, "label": "10 V, long run"}],
-    )
-    attempt = await store.begin_attempt(run_id, 0)
-    buffer = ReadingBuffer(store)
+    recorder = await RunRecorder.open(folder / "long-run.sqlite", clock)
     meters = [Dmm34465A(f"dmm{c}", clock, seed=c, noise_ppm_of_range=0.4) for c in range(channels)]
     for c, meter in enumerate(meters):
         # a 10 V source drifting by a few ppm over hours, different on every channel
@@ -74,14 +66,12 @@ async def acquire(hours: float, channels: int, rate_hz: float, folder: Path, pro
     for tick in range(1, ticks + 1):
         await clock.sleep(period)
         now = clock.now()
-        seq = tick - 1
         for c in range(channels):
             meter = meters[c]
             value = meter.indicate(meter.input_at(now), RANGE, NPLC)
             if detectors[c].add(now, value).stable:
                 stable_checks += 1
-            await buffer.add({"run_id": run_id, "point_index": 0, "attempt": attempt, "channel": names[c],
-                              "seq": seq, "t": now, "value": value, "unit": "V"})
+            await recorder.record(Reading(names[c], now, value, "V", None))
         if tick % per_hour == 0:
             hour = tick / per_hour
             samples.append({"hour": hour, "rss_mb": rss_bytes() / MB, "wall_s": time.perf_counter() - wall0,
@@ -90,18 +80,13 @@ async def acquire(hours: float, channels: int, rate_hz: float, folder: Path, pro
                 s = samples[-1]
                 print(f"  {hour:4.1f} h virtual: RSS {s['rss_mb']:.1f} MB, {s['readings']:,} readings, "
                       f"wall {s['wall_s']:.0f} s", file=sys.stderr)
-    await buffer.flush()
+    await recorder.flush()
     wall = time.perf_counter() - wall0
     if ticks % per_hour:
         samples.append({"hour": ticks / per_hour, "rss_mb": rss_bytes() / MB, "wall_s": wall,
                         "readings": ticks * channels})
-    from sqlalchemy import func, select
-
-    from results.store.models import ReadingRow
-
-    async with store.sessions() as s:
-        stored = int(await s.scalar(select(func.count()).select_from(ReadingRow)) or 0)
-    await store.close()
+    stored = await recorder.stored_readings()
+    await recorder.close()
     db_bytes = sum(p.stat().st_size for p in folder.iterdir() if p.name.startswith("long-run.sqlite"))
     return {"samples": samples, "wall": wall, "stored": stored, "expected": ticks * channels,
             "stable_fraction": stable_checks / (ticks * channels), "db_mb": db_bytes / MB,
@@ -146,8 +131,9 @@ def main(argv: list[str] | None = None) -> dict:
             NAME, mode=args.mode, wall_seconds=r["wall"],
             setup={"channels": args.channels, "rate_hz": args.rate, "virtual_hours": hours,
                    "reference_hour": ref_hour, "readings": r["expected"], "clock": "VirtualClock",
-                   "path": "Dmm34465A model -> StabilityDetector -> ReadingBuffer(64) -> RunStore.add_readings",
-                   "criteria": str(PROCEDURE_FILE.relative_to(REPO))},
+                   "path": "Dmm34465A model -> StabilityDetector -> engine point context -> ReadingBuffer(64) "
+                           "-> RunStore.add_readings",
+                   "criteria": "runner/data/dcv-34465a.toml [stability], scaled to 10 V"},
             figures={"rss_by_hour": samples, "rss_ratio": ratio, "growth_mb": end["rss_mb"] - ref["rss_mb"],
                      "baseline_rss_mb": samples[0]["rss_mb"], "peak_rss_mb": peak_rss_bytes() / MB,
                      "rows_stored": r["stored"], "database_mb": r["db_mb"],

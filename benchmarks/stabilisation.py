@@ -4,9 +4,10 @@ Each settle is one calibration point of `runner/data/dcv-34465a.toml` run by the
 procedure code (`DcVoltageProcedure.measure`: configure the DMM, program the calibrator,
 `wait_until_stable` with the file's criteria scaled to the range, flag included) through the
 real drivers over real TCP sockets to in-process simulators of `runner/data/demo-bench.toml`
-on a VirtualClock. Before the point, the calibrator sits settled at a random start value;
-the point then steps it to a random setpoint on a random range. Seeds vary the range
-(100 mV, 1 V, 10 V, 100 V), the start and target values (so the step size), the
+on a VirtualClock. Before the point, the calibrator sits settled at a random start value
+(anywhere within a random range, as a previous point would leave it); the point then steps
+it to a random setpoint on a random range, so a step down may overload the DMM at first.
+Seeds vary the range (100 mV, 1 V, 10 V, 100 V), the start and target values, the
 calibrator's settling time constant tau (0.4 to 6.4 s) and the world's noise draws.
 
 The oracle: the simulator knows the noise-free output v(t) (a first-order lag) and the value
@@ -53,7 +54,7 @@ class _SettleContext:
         self.meter = meter
         self.recorded = 0
 
-    async def record(self, channel: str, t: float, value: float, unit: str) -> None:
+    async def record(self, reading: Any) -> None:
         self.recorded += 1
 
     def show(self, phase: str, check: Any = None) -> None:
@@ -98,7 +99,8 @@ async def _one_settle(i: int, base_seed: int, bench: Any, proc: Any, oracle_ppm:
     ranges = sorted({p.range_ for p in proc.points})
     range_ = float(ranges[int(rng.integers(len(ranges)))])
     tau = float(TAUS[int(rng.integers(len(TAUS)))])
-    start = float(rng.uniform(-range_, range_))
+    start_range = float(ranges[int(rng.integers(len(ranges)))])  # the previous point's range
+    start = float(rng.uniform(-start_range, start_range))
     target = float(f"{rng.uniform(-range_, range_):.4g}")
     seed = base_seed * 100_000 + i
     clock = VirtualClock()
@@ -116,6 +118,8 @@ async def _one_settle(i: int, base_seed: int, bench: Any, proc: Any, oracle_ppm:
         await clock.sleep(40 * tau)  # settled at `start` (e^-40)
         point = DcPoint(0, target, range_, f"{target:g} V on {range_:g} V")
         ctx = _SettleContext(clock, cal, dmm)
+        out["timeout_s"] = proc.stability_ppm.timeout
+        out["window_s"] = proc.stability_ppm.window * proc.nplc / 50.0
         t_step = clock.now()
         wall0 = time.perf_counter()
         try:
@@ -147,6 +151,7 @@ async def _one_settle(i: int, base_seed: int, bench: Any, proc: Any, oracle_ppm:
             out["samples"] = record.samples
             out["declared_residual_ppm"] = residual(record.ended_at) / ppm
             out["reason"] = record.reason
+            out["overloaded_samples"] = sum(1 for _, v, *_ in record.trace if not math.isfinite(v))
     finally:
         for driver in (cal, dmm):
             try:
@@ -186,6 +191,7 @@ def summarise(settles: list[dict[str, Any]], oracle_ppm: float) -> dict[str, Any
         g_moving = [s for s in group if s["oracle"] > 0]
         by_tau[f"{tau:g}"] = {
             "settles": len(group),
+            "timeouts": sum(1 for s in settles if s["tau"] == tau and s["outcome"] == "timeout"),
             "early_rate_pct": _rate([s["declared"] < s["oracle"] for s in group]),
             "declared_over_oracle_median": statistics.median([s["declared"] / s["oracle"] for s in g_moving])
             if g_moving else math.nan,
@@ -215,10 +221,15 @@ def summarise(settles: list[dict[str, Any]], oracle_ppm: float) -> dict[str, Any
         }
     soak_res = [s["soak_residual_ppm"] for s in settles]
     return {
+        "timeout_s": settles[0]["timeout_s"],
+        "window_s": settles[0]["window_s"],
         "settles": len(settles),
         "stable": len(stable),
         "timeouts": sum(s["outcome"] == "timeout" for s in settles),
         "errors": sum(s["outcome"] == "error" for s in settles),
+        "settles_with_overload": sum(1 for s in settles if s.get("overloaded_samples")),
+        "timeout_oracle_seconds_min": min((s["oracle"] for s in settles if s["outcome"] == "timeout"),
+                                          default=math.nan),
         "error_examples": [s["error"] for s in settles if s["outcome"] == "error"][:3],
         "already_in_band": len(stable) - len(moving),
         "declared_over_oracle": spread(ratios),
@@ -258,7 +269,11 @@ def main(argv: list[str] | None = None) -> dict:
     s = summarise(settles, args.oracle_ppm)
     d, sr, so = s["declared_over_oracle"], s["declared_residual_ppm"], s["soak_residual_ppm"]
     print(f"  {s['stable']} stable, {s['timeouts']} timed out, {s['errors']} failed; "
-          f"{s['already_in_band']} already inside the band at the step; wall {wall:.1f} s")
+          f"{s['already_in_band']} already inside the band at the step; {s['settles_with_overload']} began "
+          f"with DMM overloads; wall {wall:.1f} s")
+    if s["timeouts"]:
+        print(f"  every timed-out settle had an oracle time >= {s['timeout_oracle_seconds_min']:.0f} s (the file's "
+              f"timeout is {s['timeout_s']:g} s and a window of readings takes {s['window_s']:g} s)")
     if s["error_examples"]:
         print(f"  failures, e.g.: {s['error_examples'][0]}")
     rows = [
@@ -270,13 +285,13 @@ def main(argv: list[str] | None = None) -> dict:
     ]
     print_table(f"Against the oracle (noise-free residual <= {args.oracle_ppm:g} ppm of range), {n} settles",
                 ["rule", "t/oracle med", "p90", "early", "residual ppm med", "p90", "max"], rows)
-    print_table("By calibrator time constant", ["tau s", "settles", "oracle s med", "ours s med", "ours early",
-                                                "ours t/oracle med", "ours max residual ppm",
-                                                f"{SOAK_TAUS:g} tau early"],
-                [[k, v["settles"], f"{v['oracle_seconds_median']:.1f}", f"{v['declared_seconds_median']:.1f}",
-                  f"{v['early_rate_pct']:.1f} %", f"{v['declared_over_oracle_median']:.2f}",
-                  f"{v['max_declared_residual_ppm']:.2f}", f"{v['soak_early_rate_pct']:.1f} %"]
-                 for k, v in s["by_tau"].items()])
+    tau_headers = ["tau s", "stable", "timed out", "oracle s med", "ours s med", "ours early", "ours t/oracle med",
+                   "ours max residual ppm", f"{SOAK_TAUS:g} tau early"]
+    tau_rows = [[k, v["settles"], v["timeouts"], f"{v['oracle_seconds_median']:.1f}",
+                 f"{v['declared_seconds_median']:.1f}", f"{v['early_rate_pct']:.1f} %",
+                 f"{v['declared_over_oracle_median']:.2f}", f"{v['max_declared_residual_ppm']:.2f}",
+                 f"{v['soak_early_rate_pct']:.1f} %"] for k, v in s["by_tau"].items()]
+    print_table("By calibrator time constant (times: stable settles)", tau_headers, tau_rows)
     print(f"  a fixed soak with no early settle over these seeds needs {s['fixed_soak_needed_taus']:.1f} tau; "
           f"ours took a median {s['declared_over_soak']['median']:.2f} x 5 tau")
     headlines = [
@@ -286,6 +301,9 @@ def main(argv: list[str] | None = None) -> dict:
                  f"declared before residual <= {args.oracle_ppm:g} ppm of range"),
         Headline("stabilisation: residual at declaration, p90", sr["p90"], "ppm of range",
                  "how far from final when declared"),
+        Headline("stabilisation: timed out (ours)", 100.0 * s["timeouts"] / s["settles"], "%",
+                 f"where the oracle is >= {s['timeout_oracle_seconds_min']:.0f} s of a {s['timeout_s']:g} s timeout"
+                 if s["timeouts"] else "none"),
         Headline(f"stabilisation: {SOAK_TAUS:g}-tau soak early", s["soak_early_rate_pct"], "%",
                  "fixed soak ended before the oracle time"),
         Headline(f"stabilisation: {SOAK_TAUS:g}-tau soak residual / band, median",
@@ -303,7 +321,8 @@ def main(argv: list[str] | None = None) -> dict:
                    "soak": f"{SOAK_TAUS:g} x tau after the step",
                    "transport": "real drivers over TCP to in-process simulators, VirtualClock"},
             figures=s, headlines=headlines,
-            notes=["each seed draws: range, tau, start value in +-range, setpoint in +-range (4 digits)",
+            notes=["each seed draws: range, tau, start value within +-(a random range), setpoint in +-range "
+                   "(4 digits)",
                    "early = declared before the oracle time; a 5-tau soak knows tau exactly"],
         )
         print(f"wrote {path}")

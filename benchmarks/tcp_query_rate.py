@@ -43,7 +43,7 @@ serial = "SIM34465A-0001"
 """
 
 #: (rounds per client, seconds per round)
-SIZES = {"quick": (2, 0.5), "default": (5, 2.0), "full": (9, 4.0)}
+SIZES = {"quick": (3, 0.5), "default": (7, 1.5), "full": (15, 3.0)}
 
 
 def _time_sync(query: Callable[[], str], seconds: float) -> float:
