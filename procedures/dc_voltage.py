@@ -12,6 +12,7 @@ Procedure file (TOML):
 name = "DMM DC voltage"
 repeats = 10
 nplc = 10
+settle_nplc = 1               # optional: faster readings while waiting for stability
 decision_rule = "guarded"     # ILAC-G8 guarded acceptance (w = U) or "simple"
 [roles]
 source = "calibrator"
@@ -143,6 +144,7 @@ class DcVoltageProcedure:
     band_tolerances: float
     repeats: int = 10
     nplc: float = 10.0
+    settle_nplc: float | None = None  # faster integration while watching for stability; None: same as nplc
     decision_rule: Rule = "guarded"
     coverage: float = 0.9545
     source: str = "<procedure>"
@@ -191,7 +193,8 @@ class DcVoltageProcedure:
     async def measure(self, ctx: PointContext, point: DcPoint) -> PointData:
         meter, src, clock = ctx.meter, ctx.source, ctx.clock
         ctx.show("configuring")
-        await meter.configure("dcv", point.range_, self.nplc)
+        settle_nplc = self.settle_nplc or self.nplc
+        await meter.configure("dcv", point.range_, settle_nplc)
         hazardous = abs(point.nominal) > HAZARDOUS_VOLTS
         if hazardous and not await ctx.confirm(
             f"{point.nominal:g} V is a hazardous voltage. Are the UUT leads connected and guarded?"
@@ -221,6 +224,8 @@ class DcVoltageProcedure:
                                          on_check=lambda c: ctx.show("settling", c))
         if not record.stable:
             raise StabilityTimeout(point, record)
+        if settle_nplc != self.nplc:
+            await meter.configure("dcv", point.range_, self.nplc)
         uut: list[float] = []
         ref: list[float] = []
         for i in range(self.repeats):
@@ -327,6 +332,7 @@ def parse_procedure(text: str, *, source: str = "<procedure>") -> DcVoltageProce
         band_tolerances=float(stab.get("band_tolerances", 2.0)),
         repeats=repeats,
         nplc=float(head.get("nplc", 10)),
+        settle_nplc=float(head["settle_nplc"]) if "settle_nplc" in head else None,
         decision_rule=rule,
         coverage=float(head.get("coverage", 0.9545)),
         source=source,

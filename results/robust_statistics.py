@@ -46,7 +46,7 @@ CONSENSUS_UNCERTAINTY_FACTOR = 1.25
 MINIMUM_RESULTS = 3
 """Below three results a median and a MAD say nothing robust: the smallest p we accept."""
 DEFAULT_TOLERANCE = 1e-10
-DEFAULT_MAX_ITERATIONS = 1000
+DEFAULT_MAX_ITERATIONS = 100_000  # slow, linear convergence happens on bimodal data; each step is cheap
 
 
 @dataclass(frozen=True)
@@ -153,6 +153,17 @@ def _same_to_third_figure(previous: tuple[float, float], current: tuple[float, f
     return figure(previous[0]) == figure(current[0]) and figure(previous[1]) == figure(current[1])
 
 
+def _cycle_length(history: list[tuple[float, float]], tolerance: float, longest: int = 4) -> int:
+    """Period of a limit cycle the iteration has entered (2..longest), or 0."""
+    last_mean, last_sd = history[-1]
+    for period in range(2, longest + 1):
+        if len(history) > period:
+            m, v = history[-1 - period]
+            if abs(m - last_mean) <= tolerance * last_sd and abs(v - last_sd) <= tolerance * last_sd:
+                return period
+    return 0
+
+
 def algorithm_a(
     values: Sequence[float],
     *,
@@ -196,6 +207,13 @@ def algorithm_a(
             manual_rule_iteration = iteration
         converged = abs(new_mean - mean) <= tolerance * new_sd and abs(new_sd - sd) <= tolerance * new_sd
         mean, sd = new_mean, new_sd
+        cycle = 0 if converged else _cycle_length(history, tolerance)
+        if cycle:
+            # results sitting exactly on a winsorising boundary can make the iteration alternate
+            # between a few states for ever; their average does not depend on where it was cut
+            mean = float(np.mean([m for m, _ in history[-cycle:]]))
+            sd = float(np.mean([v for _, v in history[-cycle:]]))
+            converged = True
         if converged:
             delta = WINSOR_FACTOR * sd
             return AlgorithmAResult(

@@ -61,7 +61,8 @@ class SerialTransport:
             try:
                 writer.write(command.encode() + self.write_termination)
                 await writer.drain()
-                line = await asyncio.wait_for(reader.readuntil(self.read_termination), self.timeout)
+                async with asyncio.timeout(self.timeout):
+                    line = await reader.readuntil(self.read_termination)
             except TimeoutError as exc:
                 await self._drop()
                 raise TransportTimeout(f"{self.resource}: no reply to {command!r} within {self.timeout} s") from exc

@@ -37,9 +37,8 @@ class TcpSocketTransport:
     async def _ensure_open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         if self._writer is None or self._reader is None or self._writer.is_closing():
             try:
-                self._reader, self._writer = await asyncio.wait_for(
-                    asyncio.open_connection(self.host, self.port), self.timeout
-                )
+                async with asyncio.timeout(self.timeout):
+                    self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
             except (OSError, TimeoutError) as exc:
                 raise TransportError(f"{self.resource}: cannot connect ({exc or 'timeout'})") from exc
         assert self._reader is not None and self._writer is not None
@@ -71,7 +70,8 @@ class TcpSocketTransport:
             try:
                 writer.write(command.encode() + self.write_termination)
                 await writer.drain()
-                line = await asyncio.wait_for(reader.readuntil(self.read_termination), self.timeout)
+                async with asyncio.timeout(self.timeout):  # cheaper than wait_for: no extra task per query
+                    line = await reader.readuntil(self.read_termination)
             except TimeoutError as exc:
                 await self._drop()
                 raise TransportTimeout(f"{self.resource}: no reply to {command!r} within {self.timeout} s") from exc

@@ -62,9 +62,11 @@ class RunStore:
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
-    async def open(cls, path_or_url: str | Path) -> RunStore:
+    async def open(cls, path_or_url: str | Path, *, pooled: bool = True) -> RunStore:
+        """Open (and create) the store. Pooled by default: a fresh SQLite connection per batch would
+        re-run the pragmas and checkpoint the WAL on every close (4 fsyncs per 64 readings)."""
         url = database_url(path_or_url)
-        engine = create_async_engine(url, poolclass=NullPool)
+        engine = create_async_engine(url) if pooled else create_async_engine(url, poolclass=NullPool)
         if url.startswith("sqlite"):
             @event.listens_for(engine.sync_engine, "connect")
             def _pragmas(dbapi_conn: Any, _record: Any) -> None:
