@@ -18,33 +18,13 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 BENCH_FILE = REPO / "runner" / "data" / "demo-bench.toml"
 PROCEDURE_FILE = REPO / "runner" / "data" / "dcv-34465a.toml"
-SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=10000")
 
 
-async def open_store(path: Path, *, pooled: bool = False) -> Any:
-    """`RunStore.open(path)` as shipped, or the same store over SQLAlchemy's default (pooled) engine."""
+async def open_store(path: Path, *, pooled: bool = True) -> Any:
+    """`RunStore.open(path)` as shipped (pooled), or over `NullPool` (a connection per batch, as it once was)."""
     from results.store import RunStore
 
-    if not pooled:
-        return await RunStore.open(path)
-    from sqlalchemy import event
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    from results.store.models import Base
-    from results.store.run_store import database_url
-
-    engine = create_async_engine(database_url(path))
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-        cur = dbapi_conn.cursor()
-        for pragma in SQLITE_PRAGMAS:  # the pragmas RunStore.open sets
-            cur.execute(f"PRAGMA {pragma}")
-        cur.close()
-
-    async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
-    return RunStore(engine)
+    return await RunStore.open(path, pooled=pooled)
 
 
 class RunRecorder:
@@ -58,7 +38,7 @@ class RunRecorder:
         self.run_id: int = engine.run_id
 
     @classmethod
-    async def open(cls, db_path: Path, clock: Any, *, pooled: bool = False) -> RunRecorder:
+    async def open(cls, db_path: Path, clock: Any, *, pooled: bool = True) -> RunRecorder:
         from daq.bench import load_bench
         from procedures.dc_voltage import load_procedure
         from runner.control import AutoOperator
