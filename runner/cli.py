@@ -22,9 +22,12 @@ from procedures.dc_voltage import load_procedure
 from results.store import RunStore
 from runner.report import results_table, write_report
 from runner.session import SessionOptions, SessionOutcome, packaged, run_session
+from runner.uncertainty_cli import uncertainty_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Instrument data acquisition and calibration runner.")
+app.add_typer(uncertainty_app, name="uncertainty",
+              help="Measurement uncertainty: GUM and Monte Carlo models, fits, comparisons.")
 err = Console(stderr=True)
 out = Console(width=None if sys.stdout.isatty() else 140)
 
