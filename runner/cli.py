@@ -31,7 +31,7 @@ app.add_typer(uncertainty_app, name="uncertainty",
 err = Console(stderr=True)
 out = Console(width=None if sys.stdout.isatty() else 140)
 
-DEMO_SCALE = 10.0
+DEMO_SCALE = 8.0
 
 
 def _fail(exc: Exception, code: int = 2) -> None:
