@@ -207,6 +207,33 @@ def sim(
         _fail(exc)
 
 
+@app.command()
+def validate(
+    report: Annotated[Path, typer.Option(help="Where to write the validation report (Markdown).")]
+    = Path("validation-report.md"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON record instead of a summary.")] = False,
+) -> None:
+    """Run every shipped reference example (GUM H.1-H.3, JCGM 101) and write the signed-off validation report."""
+    from results.validation import run_validation, validation_report
+
+    checks = run_validation()
+    text, record = validation_report(checks)
+    tmp = report.with_name(report.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(report)
+    report.with_suffix(".json").write_text(json.dumps(record, indent=2), encoding="utf-8")
+    if as_json:
+        print(json.dumps(record, indent=2))
+    else:
+        failed = [c for c in checks if not c.passed]
+        out.print(f"{len(checks) - len(failed)} of {len(checks)} checks agree with the published values; "
+                  f"report written to [bold]{report}[/] (sha256 {record['sha256'][:16]}...)")
+        for c in failed:
+            err.print(f"[bold red]FAIL[/] {c.example}: {c.quantity} published {c.published}, "
+                      f"computed {c.computed:.10g}")
+    raise typer.Exit(0 if record["passed"] else 1)
+
+
 def main() -> None:  # pragma: no cover - console entry
     app()
 
