@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, get_args
 
-from scipy import stats
+from scipy import special
 
 Kind = Literal["A", "B"]
 Distribution = Literal["normal", "rectangular", "triangular", "arcsine", "t"]
@@ -226,8 +226,9 @@ def coverage_factor(dof: float, p: float = DEFAULT_COVERAGE_PROBABILITY) -> floa
     _check_dof(dof, "coverage_factor")
     quantile = (1.0 + p) / 2.0
     if math.isinf(dof):
-        return float(stats.norm.ppf(quantile))
-    return float(stats.t.ppf(quantile, dof))
+        return float(special.ndtri(quantile))
+    # scipy.special directly: the same quantile as stats.t.ppf without ~30 us of dispatch per call
+    return float(special.stdtrit(dof, quantile))
 
 
 class BudgetRow(NamedTuple):

@@ -129,3 +129,37 @@ GUM_H3 = ReferenceExample(
 )
 
 GUM_EXAMPLES = (GUM_H1, GUM_H2, GUM_H3)
+
+_ADDITIVE = "X1 + X2 + X3 + X4"
+
+JCGM101_ADDITIVE_NORMAL = ReferenceExample(
+    name="JCGM 101 9.2.2 additive model, normal inputs",
+    source="JCGM 101:2008 9.2.2, Table 2 (Y = X1+X2+X3+X4, X_i ~ N(0, 1), p = 95 %)",
+    kind="mc",
+    data={"outputs": {"Y": _ADDITIVE},
+          "inputs": {f"X{i}": {"value": 0.0, "u": 1.0} for i in range(1, 5)},
+          "coverage": 0.95, "mc": {"trials": 1_000_000, "seed": 101}},
+    expected=(
+        Expected("Y", "0.00", tolerance=0.01, note="MC mean; 3 standard errors at 10^6 trials is 0.006"),
+        Expected("u(Y)", "2.00"),
+        Expected("low(Y)", "-3.92", tolerance=0.02, note="MC endpoint: standard error 0.005 at 10^6 trials"),
+        Expected("high(Y)", "3.92", tolerance=0.02, note="MC endpoint: standard error 0.005 at 10^6 trials"),
+    ),
+)
+
+JCGM101_ADDITIVE_RECTANGULAR = ReferenceExample(
+    name="JCGM 101 9.2.3 additive model, rectangular inputs",
+    source="JCGM 101:2008 9.2.3, Table 3 (X_i rectangular with standard deviation 1, p = 95 %)",
+    kind="mc",
+    data={"outputs": {"Y": _ADDITIVE},
+          "inputs": {f"X{i}": {"value": 0.0, "distribution": "rectangular", "half_width": 3 ** 0.5}
+                     for i in range(1, 5)},
+          "coverage": 0.95, "mc": {"trials": 1_000_000, "seed": 101}},
+    expected=(
+        Expected("u(Y)", "2.00"),
+        Expected("low(Y)", "-3.88", tolerance=0.02, note="MC endpoint: standard error 0.005 at 10^6 trials"),
+        Expected("high(Y)", "3.88", tolerance=0.02, note="MC endpoint: standard error 0.005 at 10^6 trials"),
+    ),
+)
+
+MC_EXAMPLES = (JCGM101_ADDITIVE_NORMAL, JCGM101_ADDITIVE_RECTANGULAR)

@@ -20,7 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from results.reference_examples import GUM_EXAMPLES, ReferenceExample
+from results.reference_examples import GUM_EXAMPLES, MC_EXAMPLES, ReferenceExample
 
 
 @dataclass(frozen=True)
@@ -73,16 +73,24 @@ def _run_fit(example: ReferenceExample) -> dict[str, float]:
     return _fit_quantities(fit_json(example.data, source=example.name))
 
 
-RUNNERS: dict[str, Callable[[ReferenceExample], dict[str, float]]] = {"gum": _run_gum, "fit": _run_fit}
+def _run_mc(example: ReferenceExample) -> dict[str, float]:
+    from results.montecarlo import mc_json
+
+    out = mc_json(example.data, source=example.name)
+    found: dict[str, float] = {}
+    for name, o in out["outputs"].items():
+        found[name] = o["value"]
+        found[f"u({name})"] = o["u"]
+        found[f"low({name})"], found[f"high({name})"] = o["interval"]
+    return found
+
+
+RUNNERS: dict[str, Callable[[ReferenceExample], dict[str, float]]] = {
+    "gum": _run_gum, "fit": _run_fit, "mc": _run_mc}
 
 
 def all_examples() -> tuple[ReferenceExample, ...]:
-    examples: tuple[ReferenceExample, ...] = GUM_EXAMPLES
-    try:
-        from results.reference_examples import MC_EXAMPLES
-    except ImportError:  # pragma: no cover - present once the Monte Carlo examples are shipped
-        return examples
-    return examples + MC_EXAMPLES
+    return GUM_EXAMPLES + MC_EXAMPLES
 
 
 def run_example(example: ReferenceExample) -> list[ValidationCheck]:

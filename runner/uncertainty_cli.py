@@ -144,8 +144,37 @@ def _summary(name: str, output: dict[str, Any], coverage: float) -> list[str]:
     return lines
 
 
+def print_monte_carlo(result: dict[str, Any], console: Console) -> None:
+    """The GUM budget for orientation, then what the Monte Carlo draws say and the clause-8 verdict."""
+    coverage = float(result.get("coverage", 0.9545))
+    p = f"{coverage * 100:g} %"
+    if "outputs" in result.get("gum", {}):
+        for name, output in result["gum"]["outputs"].items():
+            console.print(_budget_table(name, output))
+    console.print(f"Monte Carlo (JCGM 101): {result['trials']:,} trials, seed {result['seed']}", style="bold")
+    for name, output in result["outputs"].items():
+        unit = _unit(output["unit"])
+        low, high = output["interval"]
+        s_low, s_high = output["shortest_interval"]
+        console.print(f"{name} = {output['value']:.10g}{unit}   u = {output['u']:.3g}{unit}   "
+                      f"{p} probabilistically symmetric [{low:.10g}, {high:.10g}]{unit}   "
+                      f"shortest [{s_low:.10g}, {s_high:.10g}]{unit}", soft_wrap=True)
+    validation = result.get("validation", {})
+    if validation:
+        console.print(f"GUM against Monte Carlo ({validation.get('clause', 'JCGM 101 8')}): "
+                      f"{validation.get('verdict')}", style="italic")
+        for name, v in validation.get("outputs", {}).items():
+            console.print(f"  {name}: d_low = {v['d_low']:.3g}, d_high = {v['d_high']:.3g}, "
+                          f"tolerance δ = {v['tolerance']:.3g}: {v['verdict']}")
+    for note in result.get("notes", []):
+        console.print(f"note: {note}", style="yellow", soft_wrap=True)
+
+
 def print_budget(result: dict[str, Any], console: Console) -> None:
     """One EA-4/02-style table per output, its result line, and the outputs' correlations."""
+    if result.get("method") == "mc":
+        print_monte_carlo(result, console)
+        return
     coverage = float(result.get("coverage", 0.9545))
     for name, output in result["outputs"].items():
         console.print(_budget_table(name, output))

@@ -307,9 +307,11 @@ def test_model_mistakes_are_config_errors(data: object, fragment: str) -> None:
     assert fragment in str(caught.value)
 
 
-def test_monte_carlo_is_not_wired_yet_and_unknown_methods_are_refused() -> None:
-    with pytest.raises(NotImplementedError):
-        evaluate_json(H1, source="h1.json", method="mc")
+def test_monte_carlo_goes_through_the_same_file_and_unknown_methods_are_refused() -> None:
+    out = evaluate_json({**H1, "mc": {"trials": 100_000, "seed": 1}}, source="h1.json", method="mc")
+    gum = evaluate_json(H1, source="h1.json")["outputs"]["l"]
+    assert out["outputs"]["l"]["u"] == pytest.approx(gum["u"], rel=0.1)  # near-linear: MC agrees with GUM
+    assert out["validation"]["verdict"] in ("validated", "not validated")
     with pytest.raises(ConfigError, match="h1.json: method: unknown method 'bayes'"):
         evaluate_json(H1, source="h1.json", method="bayes")
 

@@ -103,9 +103,16 @@ def test_a_missing_file_is_an_error(runner: CliRunner, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "no such file" in result.stderr
 
 
-def test_monte_carlo_is_reported_as_not_available_yet(runner: CliRunner, tmp_path: Path) -> None:
-    result = runner.invoke(uncertainty_app, ["evaluate", str(write(tmp_path, "h1.json", H1)), "--method", "mc"])
-    assert result.exit_code == 2 and "error:" in result.stderr and "Traceback" not in result.stderr
+def test_monte_carlo_prints_intervals_and_the_clause_8_verdict(runner: CliRunner, tmp_path: Path) -> None:
+    data = {**H1, "mc": {"trials": 100_000, "seed": 7}}
+    result = runner.invoke(uncertainty_app, ["evaluate", str(write(tmp_path, "h1.json", data)), "--method", "mc"])
+    assert result.exit_code == 0, result.stderr
+    assert "100,000 trials, seed 7" in result.stdout
+    assert "probabilistically symmetric" in result.stdout and "shortest" in result.stdout
+    assert "GUM against Monte Carlo" in result.stdout
+    bad = runner.invoke(uncertainty_app, ["evaluate", str(write(tmp_path, "b.json", {**H1, "mc": {"trials": 5}})),
+                                          "--method", "mc"])
+    assert bad.exit_code == 2 and "mc.trials" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_an_error_quoting_brackets_is_printed_verbatim(runner: CliRunner, tmp_path: Path) -> None:
