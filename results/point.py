@@ -24,12 +24,17 @@ from results.gum import (
     resolution,
     type_a,
 )
+from results.measurement_model import MeasurementModel, evaluate_gum
+from results.model_inputs import InputQuantity
 from results.rounding import round_result
 
 UUT_REPEATABILITY = "UUT repeatability"
 REFERENCE_REPEATABILITY = "reference repeatability"
 REFERENCE_STANDARD = "reference standard"
 UUT_RESOLUTION = "UUT resolution"
+COMPARISON_MODEL = "x_uut - x_ref - d_std + d_res"
+"""E = x_UUT - (x_ref + delta_std) + delta_res: the reference's deviation from its certificate
+value and the UUT's rounding to its resolution are inputs of expectation zero."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,9 @@ def evaluate_comparison_point(
     reference_u_value = _magnitude(reference_u, unit, "reference_u")
     resolution_value = _magnitude(uut_resolution, unit, "uut_resolution")
     tolerance_value = _magnitude(tolerance, unit, "tolerance")
+    if not reference_dof > 0:
+        raise ValueError(f"{REFERENCE_STANDARD}: degrees of freedom must be > 0 (inf if exactly known), "
+                         f"got {reference_dof!r}")
     if reference_u_value < 0:
         raise ValueError(f"reference_u must be >= 0, got {reference_u!r}")
     if tolerance_value <= 0:
@@ -125,25 +133,39 @@ def evaluate_comparison_point(
             f"tolerance is the +- half-width of the specification and must be > 0, got {tolerance!r}"
         )
 
+    # The point is a measurement model like any other, evaluated by the one GUM core; the budget
+    # table below is its presentation (same components, same numbers, with the notes a
+    # certificate reviewer wants).
     uut = type_a(UUT_REPEATABILITY, uut_values, sensitivity=1.0, unit=unit)
     ref = type_a(REFERENCE_REPEATABILITY, ref_values, sensitivity=-1.0, unit=unit)
+    assert uut.value is not None and ref.value is not None  # type_a always sets the mean
+    inputs = {
+        "x_uut": InputQuantity("x_uut", uut.value, uut.u, uut.dof, "t", unit=unit),
+        "x_ref": InputQuantity("x_ref", ref.value, ref.u, ref.dof, "t", unit=unit),
+        "d_std": InputQuantity("d_std", 0.0, reference_u_value, reference_dof,
+                               "normal" if math.isinf(reference_dof) else "t", unit=unit),
+        "d_res": InputQuantity.from_half_width("d_res", 0.0, resolution_value / 2.0, "rectangular", unit=unit),
+    }
+    model = MeasurementModel({"E": COMPARISON_MODEL}, inputs, output_units={"E": unit}, source="point")
+    estimate = evaluate_gum(model, p)["E"]
+    lines = {line.input: line for line in estimate.budget}
     standard = UncertaintyComponent(
         name=REFERENCE_STANDARD,
         kind="B",
-        distribution="normal" if math.isinf(reference_dof) else "t",
+        distribution=inputs["d_std"].distribution,
         u=reference_u_value,
-        sensitivity=-1.0,
+        sensitivity=lines["d_std"].sensitivity,
         dof=reference_dof,
         note=ref_note,
     )
     budget = UncertaintyBudget(
-        (uut, ref, standard, resolution(UUT_RESOLUTION, resolution_value, sensitivity=1.0)), p=p
+        (uut, ref, standard, resolution(UUT_RESOLUTION, resolution_value, sensitivity=lines["d_res"].sensitivity)),
+        p=p,
     )
-    assert uut.value is not None and ref.value is not None  # type_a always sets the mean
-    error = uut.value - ref.value
-    u_c = budget.u_c
-    k = budget.k
-    U_unrounded = k * u_c
+    error = estimate.value
+    u_c = estimate.u
+    k = estimate.k
+    U_unrounded = estimate.U
     reported = round_result(error, U_unrounded)
     w = None if guard_band is None else _magnitude(guard_band, unit, "guard_band")
     decision = decide(error, U_unrounded, -tolerance_value, tolerance_value, rule=rule, guard_band=w)
@@ -158,7 +180,7 @@ def evaluate_comparison_point(
         error=error,
         correction=-error,
         u_c=u_c,
-        dof_eff=budget.dof_eff,
+        dof_eff=estimate.dof,
         k=k,
         U=reported.U,
         error_rounded=reported.value,

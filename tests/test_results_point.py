@@ -120,3 +120,22 @@ def test_clear_errors() -> None:
         evaluate(tolerance=0.0)
     with pytest.raises(ValueError, match="reference standard: degrees of freedom"):
         evaluate_comparison_point(10.0, "V", UUT, REF, 1e-6, 0, 1e-6, 1e-5)
+
+
+def test_the_point_is_evaluated_by_the_general_gum_core() -> None:
+    """The table and the reported numbers agree, and both come from the measurement-model core."""
+    from results.measurement_model import MeasurementModel, evaluate_gum
+    from results.model_inputs import InputQuantity
+
+    r = evaluate()
+    assert r.budget.u_c == pytest.approx(r.u_c, rel=1e-12)
+    assert r.budget.dof_eff == pytest.approx(r.dof_eff, rel=1e-9)
+    model = MeasurementModel(
+        {"E": "uut - ref - std + res"},
+        {"uut": InputQuantity.from_samples("uut", UUT, unit="V"), "ref": InputQuantity("ref", 10.0, 0.0, 4, unit="V"),
+         "std": InputQuantity("std", 0.0, 1e-6, math.inf, unit="V"),
+         "res": InputQuantity.from_half_width("res", 0.0, 0.5e-6, "rectangular", unit="V")},
+        output_units={"E": "V"},
+    )
+    e = evaluate_gum(model)["E"]
+    assert (e.value, e.u, e.dof, e.k) == pytest.approx((r.error, r.u_c, r.dof_eff, r.k), rel=1e-9)
