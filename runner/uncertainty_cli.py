@@ -219,6 +219,61 @@ def evaluate(
         print_budget(result, _stdout())
 
 
+def print_fit(result: dict[str, Any], console: Console) -> None:
+    """Coefficients with u, their correlation, the residual scatter and the predictions."""
+    console.print(f"{result['equation']}   ({result['n']} points, "
+                  f"{'weighted' if result.get('weighted') else 'unweighted'}, {result['dof']} dof)", style="bold")
+    table = Table(box=box.SIMPLE_HEAD)
+    for column in ("coefficient", "value", "standard uncertainty"):
+        table.add_column(column, justify="left" if column == "coefficient" else "right")
+    for c in result["coefficients"]:
+        table.add_row(c["name"], f"{c['value']:.10g}", f"{c['u']:.3g}")
+    console.print(table)
+    names = [c["name"] for c in result["coefficients"]]
+    for i, a in enumerate(names):
+        for j in range(i + 1, len(names)):
+            console.print(f"r({a}, {names[j]}) = {result['correlation'][i][j]:+.4f}")
+    line = f"residual standard deviation s = {result['residual_sd']:.4g}"
+    if result.get("chi2") is not None:
+        line += f"   chi2 = {result['chi2']:.4g}   Birge ratio = {result['birge_ratio']:.4g}"
+    console.print(line)
+    predictions = result.get("predictions") or []
+    if predictions:
+        table = Table(box=box.SIMPLE_HEAD, title="predictions")
+        for column in ("x", "y", "u (curve)", "u (new observation)"):
+            table.add_column(column, justify="right")
+        for pr in predictions:
+            table.add_row(f"{pr['x']:.10g}", f"{pr['y']:.10g}", f"{pr['u_mean']:.3g}", f"{pr['u_new']:.3g}")
+        console.print(table)
+
+
+def print_comparison(result: dict[str, Any], console: Console) -> None:
+    """The assigned value and how it was obtained, then each participant's scores and verdicts."""
+    unit = _unit(result.get("unit") or "")
+    av = result["assigned_value"]
+    console.print(f"assigned value {av['value']:.10g}{unit}, u = {av['u']:.3g}{unit} ({av['method']}: "
+                  f"{av.get('description', '')})", soft_wrap=True)
+    if result.get("sigma_pt") is not None:
+        console.print(f"sigma_pt = {result['sigma_pt']['value']:.4g}{unit} ({result['sigma_pt'].get('method', '')})")
+    table = Table(box=box.SIMPLE_HEAD)
+    for column in ("participant", "value", "U (k=2)", "En", "zeta", "z"):
+        table.add_column(column, justify="left" if column == "participant" else "right")
+
+    def score(p: dict[str, Any], key: str) -> str:
+        value = p.get(key)
+        return "-" if value is None else f"{value:+.2f} {p.get(key + '_evaluation') or ''}"
+
+    for p in result["participants"]:
+        u_k2 = p.get("U_k2")
+        table.add_row(str(p["id"]), f"{p['value']:.10g}", "-" if u_k2 is None else f"{u_k2:.3g}",
+                      score(p, "En"), score(p, "zeta"), score(p, "z"))
+    console.print(table)
+    for line in result.get("warnings", []):
+        console.print(f"warning: {line}", style="yellow", soft_wrap=True)
+    for line in result.get("notes", []):
+        console.print(f"note: {line}", style="italic", soft_wrap=True)
+
+
 def _delegate(path: Path, as_json: bool, module: str, function: str) -> None:
     import importlib
 
@@ -233,8 +288,10 @@ def _delegate(path: Path, as_json: bool, module: str, function: str) -> None:
         raise _fail(exc) from None
     if as_json:
         _print_json(result)
+    elif function == "fit_json":
+        print_fit(result, _stdout())
     else:
-        _stdout().print_json(data=_json_safe(result))
+        print_comparison(result, _stdout())
 
 
 @uncertainty_app.command()

@@ -125,3 +125,24 @@ def test_an_error_quoting_brackets_is_printed_verbatim(runner: CliRunner, tmp_pa
 def test_fit_and_compare_delegate_and_report_bad_files(runner: CliRunner, tmp_path: Path, command: str) -> None:
     result = runner.invoke(uncertainty_app, [command, str(write(tmp_path, "data.json", "[1, "))])
     assert result.exit_code == 2 and "not valid JSON" in result.stderr
+
+
+def test_fit_prints_coefficients_correlation_and_predictions(runner: CliRunner, tmp_path: Path) -> None:
+    data = {"x": [21.521, 22.012, 22.512, 23.003, 23.507, 23.999, 24.513, 25.002, 25.503, 26.010, 26.511],
+            "y": [-0.171, -0.169, -0.166, -0.159, -0.164, -0.165, -0.156, -0.157, -0.159, -0.161, -0.160],
+            "model": "line", "x_offset": 20, "predict": [30]}
+    result = runner.invoke(uncertainty_app, ["fit", str(write(tmp_path, "h3.json", data))])
+    assert result.exit_code == 0, result.stderr
+    assert "y = a0 + a1*(x - 20)" in result.stdout
+    assert "-0.1712037901" in result.stdout and "r(a0, a1) = -0.9304" in result.stdout
+    assert "-0.1493768127" in result.stdout  # b(30 degC), GUM H.3
+
+
+def test_compare_prints_scores_with_their_verdicts(runner: CliRunner, tmp_path: Path) -> None:
+    data = {"unit": "mm", "reference": {"value": 10.00, "U": 0.02},
+            "participants": [{"id": "lab A", "value": 10.02, "U": 0.04}, {"id": "lab C", "value": 10.11, "U": 0.05}]}
+    result = runner.invoke(uncertainty_app, ["compare", str(write(tmp_path, "c.json", data))])
+    assert result.exit_code == 0, result.stderr
+    lines = {line.split()[1]: line for line in result.stdout.splitlines() if line.strip().startswith("lab")}
+    assert "+0.45 satisfactory" in lines["A"]  # En = 0.02 / sqrt(0.04^2 + 0.02^2)
+    assert "+2.04 unsatisfactory" in lines["C"]
