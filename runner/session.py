@@ -39,7 +39,7 @@ class SessionOptions:
     operator_name: str = ""
 
     def to_record(self) -> dict[str, Any]:
-        return {"simulate": self.simulate, "scale": self.scale, "seed": self.seed}
+        return {"simulate": self.simulate, "scale": self.scale, "seed": self.seed, "assume_yes": self.assume_yes}
 
 
 @dataclass
@@ -87,6 +87,10 @@ async def run_session(
             options.simulate = bool(saved.get("simulate", options.simulate))
             options.scale = saved.get("scale", options.scale) if options.scale is None else options.scale
             options.seed = saved.get("seed", options.seed)
+            # an unattended simulated run stays unattended when resumed; a run on real instruments
+            # asks its safety questions again unless --yes is given again
+            if options.simulate and saved.get("assume_yes"):
+                options.assume_yes = True
         assert bench is not None and procedure is not None
         validate_before_start(bench, procedure)
         clock = clock or make_clock(options.scale)

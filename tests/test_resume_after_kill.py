@@ -88,3 +88,24 @@ def test_sigkill_at_random_moments_then_resume(tmp_path, bench_toml, procedure_t
         assert statuses[(idx, attempt)] == "complete"
         assert sum(1 for (i, _), s in statuses.items() if i == idx and s == "complete") == 1
     assert kills == 0 or any(s == "interrupted" for s in statuses.values()) or len(statuses) == planned
+
+
+def test_a_resumed_unattended_simulated_run_stays_unattended(tmp_path, bench_toml, procedure_toml):
+    """The demo answers its prompts itself; after a kill, `daq run --resume` must not stop to ask."""
+    bench = tmp_path / "bench.toml"
+    bench.write_text(bench_toml)
+    proc = tmp_path / "proc.toml"
+    proc.write_text(procedure_toml + '\n[[points]]\nrange = "100 V"\nsetpoints = ["50 V"]\n')
+    db = tmp_path / "runs.sqlite"
+    p = _daq("run", "--bench", str(bench), "--procedure", str(proc), "--simulate", "--scale", "8",
+             "--db", str(db), "--yes", "--no-live")
+    deadline = time.monotonic() + 60
+    while not (_run_exists(db) and sqlite3.connect(db).execute("SELECT COUNT(*) FROM point_results").fetchone()[0]):
+        assert time.monotonic() < deadline and p.poll() is None
+        time.sleep(0.1)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    resumed = subprocess.run([sys.executable, "-m", "runner.cli", "run", "--resume", "1", "--db", str(db),
+                              "--no-live"], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert sqlite3.connect(db).execute("SELECT status FROM runs").fetchone()[0] == "completed"
