@@ -121,3 +121,27 @@ def bench_toml() -> str:
 @pytest.fixture
 def procedure_toml() -> str:
     return PROCEDURE_TOML
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh database on the real PostgreSQL (127.0.0.1:5432, trust auth), dropped afterwards."""
+    import uuid
+
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    import asyncio
+
+    import asyncpg
+
+    name = f"daq_test_{uuid.uuid4().hex[:12]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(host="127.0.0.1", port=5432, user="postgres", database="postgres")
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
