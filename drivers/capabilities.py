@@ -59,3 +59,39 @@ class Meter(Instrument, Protocol):
     def resolution(self, range_: float) -> float:
         """Display resolution on a range, in the measured unit (for the resolution budget term)."""
         ...
+
+
+@runtime_checkable
+class Controller(Instrument, Protocol):
+    """Something that holds a quantity at a setpoint: baths, dry-wells, process controllers.
+
+    `safe_state()` is called by the runner on every error, abort or crash path (heating
+    off, setpoint back to a safe value), like a `Source`'s.
+    """
+
+    async def set_setpoint(self, value: float) -> None: ...
+
+    async def setpoint(self) -> float: ...
+
+    async def read_value(self) -> float:
+        """The controlled quantity as the controller's own sensor sees it."""
+        ...
+
+    async def is_stable(self) -> bool | None:
+        """The controller's own stable flag, or None if it has none."""
+        ...
+
+    async def safe_state(self) -> None: ...
+
+
+@runtime_checkable
+class Thermometer(Instrument, Protocol):
+    """A readout of one or more temperature channels (degC); channels may be read concurrently."""
+
+    channels: tuple[int, ...]
+
+    async def read(self, channel: int) -> float: ...
+
+    def resolution(self) -> float:
+        """Display resolution in degC (for the resolution budget term)."""
+        ...

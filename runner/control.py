@@ -7,7 +7,10 @@ every source in its safe state before it writes anything else.
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 class RunAborted(Exception):
@@ -52,17 +55,38 @@ class RunControl:
 class Operator(Protocol):
     async def confirm(self, question: str) -> bool: ...
 
+    async def choose(self, question: str, options: Sequence[str]) -> str:
+        """One of `options` (e.g. retry / skip / abort after repeated faults at a point)."""
+        ...
+
 
 class AutoOperator:
-    """Answers every prompt with a fixed answer (demo, tests, unattended runs started with --yes)."""
+    """Answers prompts without a person (demo, tests, unattended runs started with --yes).
 
-    def __init__(self, answer: bool = True) -> None:
+    `confirm` gets the fixed `answer`. `choose` takes the next of the scripted `choices`;
+    when the script is used up (or an answer is not among the options) it picks `default_choice`
+    if offered, else "abort" if offered, else the last option: unattended, the safe way out.
+    """
+
+    def __init__(self, answer: bool = True, choices: Sequence[str] = (), default_choice: str = "abort") -> None:
         self.answer = answer
         self.asked: list[str] = []
+        self.choices = list(choices)
+        self.default_choice = default_choice
+        self.chosen: list[tuple[str, str]] = []  # (question, answer)
 
     async def confirm(self, question: str) -> bool:
         self.asked.append(question)
         return self.answer
+
+    async def choose(self, question: str, options: Sequence[str]) -> str:
+        self.asked.append(question)
+        answer = self.choices.pop(0) if self.choices else self.default_choice
+        if answer not in options:
+            answer = self.default_choice if self.default_choice in options else \
+                ("abort" if "abort" in options else options[-1])
+        self.chosen.append((question, answer))
+        return answer
 
 
 class LiveDisplay(Protocol):
@@ -81,13 +105,30 @@ class TerminalOperator:
     def __init__(self, display: LiveDisplay | None = None) -> None:
         self.display = display
 
-    async def confirm(self, question: str) -> bool:
-        from rich.prompt import Confirm
-
+    async def _ask(self, ask: Callable[[], T], fallback: T, question: str) -> T:
+        """Run a blocking prompt; with nobody at the terminal (stdin closed) take the safe answer."""
         if self.display is not None:
             self.display.suspend()
         try:
-            return await asyncio.to_thread(Confirm.ask, f"[bold yellow]{question}[/]", default=False)
+            return await asyncio.to_thread(ask)
+        except EOFError:
+            from rich.console import Console
+
+            Console(stderr=True).print(f"[yellow]no operator at the terminal to answer {question!r}: "
+                                       f"taking {fallback!r}[/]")
+            return fallback
         finally:
             if self.display is not None:
                 self.display.restore()
+
+    async def confirm(self, question: str) -> bool:
+        from rich.prompt import Confirm
+
+        return await self._ask(lambda: Confirm.ask(f"[bold yellow]{question}[/]", default=False), False, question)
+
+    async def choose(self, question: str, options: Sequence[str]) -> str:
+        from rich.prompt import Prompt
+
+        fallback = "abort" if "abort" in options else options[-1]
+        return await self._ask(lambda: Prompt.ask(f"[bold yellow]{question}[/]", choices=list(options)), fallback,
+                               question)

@@ -7,12 +7,29 @@ interrupted attempt stay on record, marked as such.
 
 Safety ordering: on every exit path (success, abort, error, cancellation) the sources go
 to their safe state first; bookkeeping comes after.
+
+Faults during a point (a transport error or timeout, an unreadable reply, an instrument
+error, a stuck reading) put the sources in their safe state, close the attempt as "fault"
+with its reason (attempt row and journal), re-establish every instrument (drain and journal
+its error queue, re-identify with the serial check, *CLS; transports reconnect lazily) and
+repeat the point from the start as a new attempt; readings of the failed attempt stay stored under it. After
+`fault_attempts` failed attempts in a row at one point (default 3), every source goes to its
+safe state FIRST, then the operator chooses:
+- retry: another `fault_attempts` attempts;
+- skip: the point is recorded as skipped (an attempt row with status "skipped", its reason,
+  no readings, no result) and the run goes on; it ends "completed" with a message listing
+  the skipped points. Resuming an interrupted run passes over skipped points unless the
+  engine is built with `redo_skipped=True`;
+- abort: the run ends "aborted" (resumable: the point has no result, so resume redoes it).
+An overload (`MeterOverload`) is a measurement condition, not a fault: it fails the run safe.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
+import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,9 +37,11 @@ from typing import Any
 
 from daq.bench import Bench
 from daq.clock import Clock
+from daq.errors import InstrumentError, TransportError
 from daq.events import EventSink, PointPhaseEvent, PointResultEvent, ReadingEvent, RunStatusEvent
 from daq.reading import Reading
 from daq.stability import StabilityCheck
+from drivers.capabilities import MeterOverload
 from drivers.registry import DRIVERS, build_driver, check_drivers
 from procedures.context import OperatorDeclined
 from procedures.dc_voltage import DcPoint, DcVoltageProcedure, StabilityTimeout
@@ -30,6 +49,89 @@ from results.store import RunStore
 from runner.control import Operator, RunAborted, RunControl
 
 SAFE_STATE_TIMEOUT = 10.0
+RECONNECT_TIMEOUT = 30.0
+FAULT_CHOICES = ("retry", "skip", "abort")
+#: Channels a procedure fills from its (noisy) meter, in order: one stuck-reading check spans them.
+METER_CHANNELS = ("settle", "uut")
+
+
+class StuckReading(InstrumentError):
+    """A noisy meter repeated one raw value more often than its noise allows: it is not measuring."""
+
+
+def fault_reason(exc: BaseException) -> str | None:
+    """Why `exc` is an instrument fault the point can be repeated after, or None if it is not one.
+
+    Faults: the wire failed or timed out, the instrument reported an error, a reply could not be
+    read (a parse error raised inside a driver or transport), a reading was stuck. Not faults:
+    an overload (the input really is beyond range), anything raised outside the drivers.
+    """
+    if isinstance(exc, MeterOverload):
+        return None
+    if isinstance(exc, TransportError | InstrumentError):
+        return f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, ValueError | IndexError | OSError) and _raised_in(exc, ("drivers.", "daq.transports.")):
+        return f"unreadable reply ({type(exc).__name__}: {exc})"
+    return None
+
+
+def _raised_in(exc: BaseException, prefixes: tuple[str, ...]) -> bool:
+    tb = exc.__traceback__
+    while tb is not None:
+        if str(tb.tb_frame.f_globals.get("__name__", "")).startswith(prefixes):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+@dataclass
+class StuckReadingCheck:
+    """A run of identical raw readings that the meter's own noise makes (nearly) impossible.
+
+    With noise sigma well above the resolution q, two successive readings are equal with
+    probability p ~ q / (2 sqrt(pi) sigma); a run of n equal values has p**(n-1). Sigma is
+    estimated from the attempt's own readings before the run (median successive difference);
+    a meter whose noise is not well above its resolution (sigma < `min_noise` q, where equal
+    readings are normal) is never flagged; p is the larger of the model's and the fraction of
+    equal pairs seen; a run is called stuck only when p**(n-1) < `improbable`.
+    """
+
+    resolution: float
+    improbable: float = 1e-9
+    min_run: int = 5
+    min_history: int = 8
+    min_noise: float = 2.0  # noise sigma, in resolutions, below which the check stays silent
+    values: list[float] = field(default_factory=list)
+    run: int = 0
+
+    def add(self, value: float) -> str | None:
+        if not math.isfinite(value):
+            self.run = 0
+            self.values.append(value)
+            del self.values[:-64]
+            return None
+        self.run = self.run + 1 if self.values and value == self.values[-1] else 1
+        self.values.append(value)
+        keep = 32 + self.run  # enough history before the current run; a long soak stays O(1) per reading
+        if len(self.values) > 2 * keep:
+            del self.values[:-keep]
+        if self.run < self.min_run or self.resolution <= 0:
+            return None
+        before = self.values[: len(self.values) - self.run + 1]
+        diffs = [abs(b - a) for a, b in zip(before, before[1:], strict=False)
+                 if math.isfinite(a) and math.isfinite(b)][-16:]
+        if len(diffs) < self.min_history:
+            return None
+        sigma = statistics.median(diffs) / (0.6745 * math.sqrt(2.0))
+        if sigma < self.min_noise * self.resolution:
+            return None  # not a noisy meter at this resolution: equal readings are normal
+        # the model's chance of two equal readings, or what the history shows if that is higher
+        seen_equal = sum(1 for d in diffs if d == 0) / len(diffs)
+        p_equal = min(1.0, max(self.resolution / (2.0 * math.sqrt(math.pi) * sigma), seen_equal))
+        if p_equal ** (self.run - 1) >= self.improbable:
+            return None
+        return (f"stuck reading: {self.run} identical readings {value!r} in a row while the noise seen "
+                f"(sigma ~ {sigma:.3g}) is {sigma / self.resolution:.3g} x the resolution")
 
 
 def validate_before_start(bench: Bench, procedure: DcVoltageProcedure) -> None:
@@ -84,8 +186,16 @@ class _PointContext:
         self._attempt = attempt
         self._buffer = buffer
         self._seq: dict[str, int] = {}
+        self._stuck = StuckReadingCheck(self._resolution(point), **engine.stuck_check)
+
+    def _resolution(self, point: DcPoint) -> float:
+        try:
+            return float(self.meter.resolution(point.range_))
+        except Exception:  # noqa: BLE001 - no resolution known: the check stays silent
+            return 0.0
 
     async def record(self, reading: Reading) -> None:
+        stuck = self._stuck.add(reading.value) if reading.channel in METER_CHANNELS else None
         seq = self._seq.get(reading.channel, 0)
         self._seq[reading.channel] = seq + 1
         e = self._engine
@@ -95,6 +205,8 @@ class _PointContext:
             "flag": reading.flag,
         })
         e.emit(ReadingEvent(e.run_id, self._point.index, reading.channel, reading.t, reading.value, reading.unit))
+        if stuck is not None:
+            raise StuckReading(f"{self._engine.procedure.uut_role}: {stuck}")
 
     def show(self, phase: str, check: StabilityCheck | None = None) -> None:
         e = self._engine
@@ -120,7 +232,15 @@ class RunEngine:
         sinks: Sequence[EventSink] = (),
         control: RunControl | None = None,
         stability_retries: int = 1,
+        fault_attempts: int = 3,
+        redo_skipped: bool = False,
+        stuck_check: dict[str, Any] | None = None,
     ) -> None:
+        """`fault_attempts`: failed attempts in a row at one point before the operator is asked;
+        `redo_skipped`: on resume, measure points an operator skipped before; `stuck_check`:
+        overrides of `StuckReadingCheck` (improbable, min_run, min_history)."""
+        if fault_attempts < 1:
+            raise ValueError("fault_attempts must be >= 1")
         self.bench = bench
         self.procedure = procedure
         self.store = store
@@ -129,6 +249,10 @@ class RunEngine:
         self.sinks = list(sinks)
         self.control = control or RunControl()
         self.stability_retries = stability_retries
+        self.fault_attempts = fault_attempts
+        self.redo_skipped = redo_skipped
+        self.stuck_check = dict(stuck_check or {})
+        self.skipped: list[str] = []
         self.run_id = 0
         self.instruments: dict[str, Any] = {}
         self.status = "created"
@@ -144,6 +268,14 @@ class RunEngine:
     async def confirm(self, question: str) -> bool:
         answer = await self.operator.confirm(question)
         await self.store.log_event(self.run_id, "prompt", f"{question} -> {'yes' if answer else 'no'}")
+        return answer
+
+    async def choose(self, question: str, options: Sequence[str]) -> str:
+        ask = getattr(self.operator, "choose", None)
+        answer = await ask(question, options) if ask is not None else "abort"
+        if answer not in options:
+            answer = "abort"
+        await self.store.log_event(self.run_id, "prompt", f"{question} -> {answer}")
         return answer
 
     async def create(self, options: dict[str, Any], operator_name: str = "") -> int:
@@ -196,12 +328,19 @@ class RunEngine:
                     f"instruments: " + ", ".join(f"{n} {i.idn!r}" for n, i in self.instruments.items()))
                 self.emit(RunStatusEvent(run_id, "running", f"{len(record.completed_points)} of "
                                          f"{record.planned_points} points already complete"))
+                skipped_before = set() if self.redo_skipped else {
+                    a["point_index"] for a in await self.store.attempts(run_id) if a["status"] == "skipped"}
                 for point in self.procedure.points:
                     if point.index in record.completed_points:
+                        continue
+                    if point.index in skipped_before:
+                        self.skipped.append(point.label)
                         continue
                     await self._checkpoint(point)
                     await self._run_point(point)
                 status, message = "completed", "all points complete"
+                if self.skipped:
+                    message = f"completed with {len(self.skipped)} skipped point(s): " + ", ".join(self.skipped)
             except asyncio.CancelledError:
                 if self.control.abort_reason is None:
                     raise
@@ -240,6 +379,7 @@ class RunEngine:
     async def _run_point(self, point: DcPoint) -> None:
         proc = self.procedure
         tries = 0
+        faults = 0
         while True:
             attempt = await self.store.begin_attempt(self.run_id, point.index)
             buffer = ReadingBuffer(self.store)
@@ -257,11 +397,32 @@ class RunEngine:
                 ):
                     continue
                 raise
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(buffer.flush())
-                    await asyncio.shield(self.store.end_attempt(self.run_id, point.index, attempt, "aborted"))
-                raise
+            except BaseException as exc:
+                reason = fault_reason(exc) if isinstance(exc, Exception) else None
+                if reason is None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(buffer.flush())
+                        await asyncio.shield(self.store.end_attempt(self.run_id, point.index, attempt, "aborted"))
+                    raise
+                faults += 1
+                # an error path like any other: sources safe before anything else (the next
+                # attempt sets them up again from the start)
+                problems = await asyncio.shield(self._safe_state_all())
+                await self._close_faulty_attempt(point, attempt, buffer, reason, faults)
+                if problems:
+                    await self.store.log_event(self.run_id, "safe_state", "; ".join(problems))
+                if faults >= self.fault_attempts:
+                    answer = await self._ask_after_faults(point, faults, reason)
+                    if answer == "skip":
+                        await self._skip(point, faults, reason)
+                        await self._reconnect()  # the next point starts from known instruments
+                        return
+                    if answer != "retry":
+                        raise RunAborted(f"aborted by the operator at {point.label} after {faults} failed "
+                                         f"attempts; last: {reason}") from exc
+                    faults = 0
+                await self._reconnect()
+                continue
             meter = ctx.meter
             result = proc.evaluate(point, data.uut, data.ref, meter.resolution(point.range_))
             result_dict = result.to_dict()
@@ -272,3 +433,54 @@ class RunEngine:
             )
             self.emit(PointResultEvent(self.run_id, point.index, result_dict | {"label": point.label}))
             return
+
+    # -- faults ----------------------------------------------------------------------------------
+    async def _close_faulty_attempt(self, point: DcPoint, attempt: int, buffer: ReadingBuffer, reason: str,
+                                    faults: int) -> None:
+        """Keep what the attempt measured, mark it "fault" with its reason, journal it."""
+        await asyncio.shield(buffer.flush())
+        await self.store.end_attempt(self.run_id, point.index, attempt, "fault",
+                                     {"reason": reason, "fault": faults})
+        await self.store.log_event(self.run_id, "fault", f"{point.label}, attempt {attempt}: {reason}")
+        self.emit(PointPhaseEvent(self.run_id, point.index, point.label, f"fault: {reason}"))
+
+    async def _reconnect(self) -> None:
+        """Re-establish every instrument: journal what its error queue holds, re-identify (serial
+        check), clear. The transports reopen by themselves; a failure here is journalled and
+        left for the next attempt to meet (and count), except a wrong serial number, which ends
+        the run."""
+        for name, inst in self.instruments.items():
+            try:
+                async with asyncio.timeout(RECONNECT_TIMEOUT):
+                    found = await inst.errors() if hasattr(inst, "errors") else []
+                    if found:
+                        await self.store.log_event(self.run_id, "instrument_errors", f"{name}: {'; '.join(found)}")
+                    await inst.connect()
+                await self.store.log_event(self.run_id, "reconnect", f"{name}: {inst.idn!r}")
+            except InstrumentError as exc:
+                if "serial number" in str(exc):
+                    raise
+                await self.store.log_event(self.run_id, "reconnect", f"{name}: failed: {exc}")
+            except (TransportError, TimeoutError, ValueError, OSError) as exc:
+                await self.store.log_event(self.run_id, "reconnect", f"{name}: failed: {type(exc).__name__}: {exc}")
+
+    async def _ask_after_faults(self, point: DcPoint, faults: int, reason: str) -> str:
+        """Sources to their safe state FIRST, then the operator decides."""
+        problems = await asyncio.shield(self._safe_state_all())
+        await self.store.log_event(self.run_id, "safe_state", "sources in safe state before asking the operator"
+                                   if not problems else "; ".join(problems))
+        self.emit(RunStatusEvent(self.run_id, "waiting", f"{point.label}: {faults} failed attempts"))
+        note = "Sources are in standby." if not problems else "Safe state FAILED: " + "; ".join(problems) + "."
+        answer = await self.choose(
+            f"{point.label} failed {faults} times (last: {reason}). {note} Retry, skip the point, or abort the run?",
+            FAULT_CHOICES)
+        self.emit(RunStatusEvent(self.run_id, "running", f"{point.label}: operator chose {answer}"))
+        return answer
+
+    async def _skip(self, point: DcPoint, faults: int, reason: str) -> None:
+        attempt = await self.store.begin_attempt(self.run_id, point.index)
+        why = f"skipped by the operator after {faults} failed attempts; last: {reason}"
+        await self.store.end_attempt(self.run_id, point.index, attempt, "skipped", {"reason": why})
+        await self.store.log_event(self.run_id, "skip", f"{point.label}: {why}")
+        self.emit(PointPhaseEvent(self.run_id, point.index, point.label, "skipped"))
+        self.skipped.append(point.label)

@@ -6,10 +6,14 @@ picks a free port); an `ASRL/dev/...::INSTR` instrument gets a fresh pseudo-term
 simulator cannot own a real serial device; resources only pyvisa reaches (GPIB, USB, VXI-11)
 get a TCP socket on 127.0.0.1. `resources` and `bench` report where each instrument really
 listens, ready for `Bench.with_resources`.
+
+`faults = [...]` in an instrument's `[simulation]` table is read here (see `simulators.faults`)
+and armed on the instrument before it is served; the models never see it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -17,11 +21,13 @@ from types import TracebackType
 from daq.bench import Bench
 from daq.clock import Clock
 from daq.errors import ConfigError
+from simulators.faults import Fault, FaultSchedule, parse_faults
+from simulators.modbus_server import ModbusSimServer, start_modbus_server
 from simulators.scpi_instrument import ScpiInstrument
 from simulators.scpi_server import ScpiPtyServer, ScpiTcpServer
 from simulators.world import SimulatedWorld
 
-ScpiServer = ScpiTcpServer | ScpiPtyServer
+ScpiServer = ScpiTcpServer | ScpiPtyServer | ModbusSimServer
 
 
 @dataclass
@@ -37,6 +43,10 @@ class RunningBench:
 
     def instrument(self, name: str) -> ScpiInstrument:
         return self.world[name]
+
+    def faults(self, name: str) -> FaultSchedule:
+        """The fault schedule of instrument `name` (arm faults on it; it applies on every transport)."""
+        return self.world[name].faults
 
     async def serve_pty(self, name: str, *, latency: float | None = None) -> str:
         """Also serve instrument `name` on a new pseudo-terminal; returns `ASRL/dev/pts/N::INSTR`."""
@@ -66,14 +76,20 @@ async def start_bench(
     bench: Bench, clock: Clock, seed: int | None = None, *, latency: float | None = None
 ) -> RunningBench:
     """Build the world of `bench` and serve every instrument; `latency` overrides the bench's."""
-    world = SimulatedWorld(bench, clock, seed)
+    bench_faults = read_bench_faults(bench)
+    world = SimulatedWorld(_without_faults(bench), clock, seed)
+    for name, faults in bench_faults.items():
+        for fault in faults:
+            world[name].faults.add(fault)
     servers: dict[str, ScpiServer] = {}
     resources: dict[str, str] = {}
     try:
         for name, entry in bench.instruments.items():
             address = entry.address
             server: ScpiServer
-            if address.kind == "serial":
+            if address.kind.startswith("modbus-"):
+                server = await start_modbus_server(world[name], entry, bench.source)
+            elif address.kind == "serial":
                 server = await ScpiPtyServer(world[name], latency=latency).start()
             else:
                 host = address.host if address.kind == "socket" else "127.0.0.1"
@@ -90,6 +106,26 @@ async def start_bench(
             await started.close()
         raise
     return RunningBench(bench.with_resources(resources), world, clock, servers, resources)
+
+
+def read_bench_faults(bench: Bench) -> dict[str, list[Fault]]:
+    """Every instrument's `simulation.faults`, validated (ConfigError naming the field)."""
+    return {
+        name: parse_faults(entry.simulation.get("faults"), source=bench.source,
+                           where=f"instruments.{name}.simulation.faults")
+        for name, entry in bench.instruments.items()
+    }
+
+
+def _without_faults(bench: Bench) -> Bench:
+    """The bench as the instrument models read it: fault schedules are the servers' business."""
+    if not any("faults" in e.simulation for e in bench.instruments.values()):
+        return bench
+    instruments = {
+        name: dataclasses.replace(entry, simulation={k: v for k, v in entry.simulation.items() if k != "faults"})
+        for name, entry in bench.instruments.items()
+    }
+    return dataclasses.replace(bench, instruments=instruments)
 
 
 async def serve_pty(instrument: ScpiInstrument, *, latency: float | None = None) -> ScpiPtyServer:

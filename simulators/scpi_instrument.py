@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from daq.clock import Clock
+from simulators.faults import POWER_ON, FaultSchedule
 
 # Standard SCPI error codes the simulators push (SCPI-99 volume 2, chapter 21).
 UNDEFINED_HEADER = (-113, "Undefined header")
@@ -221,6 +222,11 @@ class ScpiInstrument:
         self.errors = ErrorQueue()
         self.lock = asyncio.Lock()
         self._commands: list[tuple[HeaderPattern, Handler]] = []
+        #: Faults to inject (see `simulators.faults`); applied by the line servers.
+        self.faults = FaultSchedule()
+        #: The last reply to each query header, which a stuck instrument repeats.
+        self.last_replies: dict[str, str] = {}
+        self.power_cycles = 0
 
     def add_command(self, pattern: str, handler: Handler) -> None:
         self._commands.append((HeaderPattern(pattern), handler))
@@ -262,6 +268,23 @@ class ScpiInstrument:
         except ScpiError as exc:
             self.errors.push(exc.code, exc.text)
             return None
+
+    def power_on(self) -> None:
+        """Power-cycle: back to the power-on state (*RST defaults), the error queue holding only
+        the power-on event. Subclasses with state *RST does not reset override this."""
+        self.stop()
+        for pattern, handler in self._commands:
+            if pattern.matches_common("*RST", False):
+                result = handler([])
+                if inspect.isawaitable(result):
+                    close = getattr(result, "close", None)
+                    if callable(close):
+                        close()
+                break
+        self.errors.clear()
+        self.errors.push(*POWER_ON)
+        self.last_replies.clear()
+        self.power_cycles += 1
 
     def stop(self) -> None:
         """Cancel background work (a triggered acquisition) when the bench is closed."""

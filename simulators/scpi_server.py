@@ -7,6 +7,9 @@ whose query replies go back joined by `;` in one line, as an IEEE 488.2 response
 
 What the server saw stays observable for tests: how many connections it accepted and the
 (clock time, command) log of everything received.
+
+Faults armed on the instrument (`instrument.faults`, see `simulators.faults`) are applied
+here, command by command, the same way on both transports where the wire allows it.
 """
 
 from __future__ import annotations
@@ -16,11 +19,32 @@ import contextlib
 import os
 import tty
 from collections import deque
+from dataclasses import dataclass
 
-from simulators.scpi_instrument import ScpiInstrument, split_outside_quotes
+from simulators.faults import GARBAGE_REPLY, QUERY_INTERRUPTED
+from simulators.scpi_instrument import ScpiInstrument, split_header, split_outside_quotes
 
 TOO_MUCH_DATA = (-223, "Too much data")
 MAX_LINE = 65536
+
+
+@dataclass(frozen=True)
+class LineOutcome:
+    """What to send back for one line: the reply (None: nothing) and how a fault shapes it.
+
+    action: "reply" (as usual), "drop" / "power_cycle" (the line is lost, the connection
+    goes), "truncate" (half the reply, then the line goes dead), "delay" (the reply is held
+    back `delay` seconds of wall time).
+    """
+
+    reply: str | None
+    action: str = "reply"
+    delay: float = 0.0
+
+
+def _truncated(data: bytes) -> bytes:
+    """The first half of a reply, never its terminator."""
+    return data[: max(1, (len(data) - 1) // 2)]
 
 
 class ScpiLineExecutor:
@@ -42,24 +66,47 @@ class ScpiLineExecutor:
 
     async def execute_line(self, raw: bytes | str) -> str | None:
         """Execute every command of one line; the joined query replies, or None if none."""
+        return (await self.execute(raw)).reply
+
+    async def execute(self, raw: bytes | str) -> LineOutcome:
+        """Execute every command of one line, applying any fault armed on the instrument."""
         line = raw.decode("ascii", errors="replace") if isinstance(raw, bytes) else raw
         line = line.rstrip("\r\n").replace("\r", "")
         replies: list[str] = []
-        async with self.instrument.lock:
+        action, delay = "reply", 0.0
+        instrument = self.instrument
+        async with instrument.lock:
             for command in split_outside_quotes(line, ";"):
                 command = command.strip()
                 if not command:
                     continue
-                self.commands.append((self.instrument.clock.now(), command))
-                reply = await self.instrument.handle(command)
+                self.commands.append((instrument.clock.now(), command))
+                fault = instrument.faults.take(command)
+                kind = fault.kind if fault is not None else ""
+                if fault is not None and kind in ("drop", "power_cycle"):
+                    if kind == "power_cycle":
+                        instrument.power_on()
+                    return LineOutcome(None, kind)
+                if fault is not None and kind == "error":
+                    instrument.errors.push(fault.code, fault.message)
+                reply = await instrument.handle(command)
                 if reply is not None:
+                    header = split_header(command)[0].upper()
+                    if kind == "stuck":
+                        reply = instrument.last_replies.get(header, reply)
+                    else:
+                        instrument.last_replies[header] = reply
+                    if kind == "garbage":
+                        reply = GARBAGE_REPLY
                     replies.append(reply)
+                if fault is not None and kind in ("delay", "truncate"):
+                    action, delay = kind, fault.delay
             if not replies:
-                return None
+                return LineOutcome(None)
             if self.latency > 0:
-                await self.instrument.clock.sleep(self.latency)
+                await instrument.clock.sleep(self.latency)
         self.replies_sent += 1
-        return ";".join(replies)
+        return LineOutcome(";".join(replies), action, delay)
 
     def too_much_data(self) -> None:
         self.instrument.errors.push(*TOO_MUCH_DATA)
@@ -119,7 +166,8 @@ class ScpiTcpServer(ScpiLineExecutor):
                     await reader.readexactly(exc.consumed)
                     self.too_much_data()
                     continue
-                await self._answer(writer, line)
+                if not await self._answer(writer, line):
+                    break  # a fault closed the connection
         except (ConnectionError, OSError):
             pass
         except asyncio.CancelledError:
@@ -134,11 +182,38 @@ class ScpiTcpServer(ScpiLineExecutor):
             with contextlib.suppress(ConnectionError, OSError):
                 await writer.wait_closed()
 
-    async def _answer(self, writer: asyncio.StreamWriter, line: bytes) -> None:
-        reply = await self.execute_line(line)
-        if reply is not None and not writer.is_closing():
-            writer.write(reply.encode("ascii", errors="replace") + b"\n")
+    async def _answer(self, writer: asyncio.StreamWriter, line: bytes) -> bool:
+        """Execute one line and send its reply; False when the connection must close (a fault)."""
+        outcome = await self.execute(line)
+        if outcome.action == "drop":
+            return False
+        if outcome.action == "power_cycle":
+            self._drop_others(writer)
+            return False
+        if outcome.reply is None:
+            return True
+        data = outcome.reply.encode("ascii", errors="replace") + b"\n"
+        if outcome.action == "truncate":
+            if not writer.is_closing():
+                writer.write(_truncated(data))
+                await writer.drain()
+            return False
+        if outcome.action == "delay":
+            await asyncio.sleep(outcome.delay)  # wall time: driver timeouts are wall time
+        if not writer.is_closing():
+            writer.write(data)
             await writer.drain()
+        return True
+
+    def _drop_others(self, keep: asyncio.StreamWriter) -> None:
+        """Close every other connection (a power cycle ends them all); the caller closes its own."""
+        current = asyncio.current_task()
+        for writer in list(self._writers):
+            if writer is not keep:
+                writer.close()
+        for task in list(self._sessions):
+            if task is not current:
+                task.cancel()
 
     async def drop_connections(self) -> None:
         """Close every client connection (fault injection: the instrument reboots or the link drops)."""
@@ -177,6 +252,7 @@ class ScpiPtyServer(ScpiLineExecutor):
         self._outgoing = bytearray()
         self._worker: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._line_arrived = asyncio.Event()
 
     @property
     def resource(self) -> str:
@@ -211,6 +287,7 @@ class ScpiPtyServer(ScpiLineExecutor):
         while b"\n" in self._buffer:
             line, self._buffer = self._buffer.split(b"\n", 1)
             self._inbox.put_nowait(line)
+            self._line_arrived.set()
         if len(self._buffer) > MAX_LINE:
             self._buffer = b""
             self.too_much_data()
@@ -218,9 +295,29 @@ class ScpiPtyServer(ScpiLineExecutor):
     async def _work(self) -> None:
         while True:
             line = await self._inbox.get()
-            reply = await self.execute_line(line)
-            if reply is not None:
-                self._send(reply.encode("ascii", errors="replace") + b"\n")
+            outcome = await self.execute(line)
+            if outcome.reply is None or outcome.action in ("drop", "power_cycle"):
+                continue  # a serial line has no connection to close: the command is just lost
+            data = outcome.reply.encode("ascii", errors="replace") + b"\n"
+            if outcome.action == "truncate":
+                self._send(_truncated(data))  # and then silence: the driver times out
+                continue
+            if outcome.action == "delay" and not await self._quiet_for(outcome.delay):
+                # IEEE 488.2: a new message before the reply was read discards the reply
+                self.instrument.errors.push(*QUERY_INTERRUPTED)
+                continue
+            self._send(data)
+
+    async def _quiet_for(self, seconds: float) -> bool:
+        """Wait `seconds` of wall time; False as soon as a new line arrives."""
+        self._line_arrived.clear()
+        if not self._inbox.empty():
+            return False
+        try:
+            await asyncio.wait_for(self._line_arrived.wait(), seconds)
+        except TimeoutError:
+            return True
+        return False
 
     def _send(self, data: bytes) -> None:
         self._outgoing += data

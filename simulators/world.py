@@ -16,12 +16,19 @@ from daq.clock import Clock
 from daq.errors import ConfigError
 from simulators.calibrator5522a import Calibrator5522A
 from simulators.dmm34465a import Dmm34465A
+from simulators.eurotherm3200 import Eurotherm3200
 from simulators.scpi_instrument import ScpiInstrument
+from simulators.temperature_bath import TemperatureBath
+from simulators.thermometer_readout import Readout1502A, ThermometerReadout
 
 #: Driver name in the bench file -> the model that stands in for that instrument.
 MODELS: dict[str, Any] = {
     "fluke5522a": Calibrator5522A,
     "keysight34465a": Dmm34465A,
+    "fluke_bath": TemperatureBath,
+    "fluke1529": ThermometerReadout,
+    "hart1502a": Readout1502A,
+    "eurotherm3200": Eurotherm3200,  # served by simulators.modbus_server, not the SCPI servers
 }
 
 

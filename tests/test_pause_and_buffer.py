@@ -73,3 +73,16 @@ async def test_reading_buffer_commits_by_age_and_by_size(tmp_path):
     assert committed() == 5  # one batch of 3 committed, 2 still pending
     assert len(by_size.rows) == 2
     await store.close()
+
+
+async def test_with_nobody_at_the_terminal_the_safe_answer_is_taken(monkeypatch):
+    """stdin closed (a resumed run started from a script): a hazardous-voltage question is answered no."""
+    import io
+    import sys
+
+    from runner.control import TerminalOperator
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    operator = TerminalOperator()
+    assert await operator.confirm("apply 100 V?") is False
+    assert await operator.choose("retry, skip or abort?", ("retry", "skip", "abort")) == "abort"

@@ -46,9 +46,16 @@ def parse_resource(resource: str, *, source: str = "<input>", field: str = "reso
         return ResourceAddress(text, "serial", device=m.group(1))
     if _VISA.match(text):
         return ResourceAddress(text, "visa")
+    if text.upper().startswith("MODBUS-"):
+        # MODBUS-TCP::host::port::unit or MODBUS-RTU::/dev/ttyUSB0::unit[::baud]; see daq.transports.modbus
+        from daq.transports.modbus import parse_modbus_resource
+
+        mb = parse_modbus_resource(text, source=source, field=field)
+        return ResourceAddress(text, f"modbus-{mb.protocol}", mb.host, mb.port, mb.device)
     raise ConfigError(
         source, field, f"{resource!r} is not a VISA resource string",
-        'write e.g. "TCPIP::192.168.1.20::5025::SOCKET", "GPIB0::22::INSTR" or "ASRL/dev/ttyUSB0::INSTR"',
+        'write e.g. "TCPIP::192.168.1.20::5025::SOCKET", "GPIB0::22::INSTR", "ASRL/dev/ttyUSB0::INSTR" '
+        'or "MODBUS-TCP::192.168.1.30::502::1"',
     )
 
 
@@ -63,6 +70,9 @@ def open_transport(
 ) -> Transport:
     """Build (but do not yet connect) the transport for a resource string."""
     address = parse_resource(resource)
+    if address.kind.startswith("modbus-"):
+        raise ConfigError("<input>", "resource", f"{resource!r} is a Modbus resource, not a message transport",
+                          "open it with daq.transports.modbus.ModbusTransport (a Modbus driver does this)")
     if address.kind == "socket" and not visa:
         from daq.transports.tcp import TcpSocketTransport
 
