@@ -48,10 +48,9 @@ SIZES = {"quick": 100, "default": 500, "full": 3000}
 class _SettleContext:
     """The `PointContext` the procedure sees: instruments and clock; it records nothing."""
 
-    def __init__(self, clock: Any, source: Any, meter: Any) -> None:
+    def __init__(self, clock: Any, instruments: dict[str, Any]) -> None:
         self.clock = clock
-        self.source = source
-        self.meter = meter
+        self.instruments = instruments
         self.recorded = 0
 
     async def record(self, reading: Any) -> None:
@@ -116,8 +115,8 @@ async def _one_settle(i: int, base_seed: int, bench: Any, proc: Any, oracle_ppm:
         await cal.set_output(start, "V")
         await cal.operate()
         await clock.sleep(40 * tau)  # settled at `start` (e^-40)
-        point = DcPoint(0, target, range_, f"{target:g} V on {range_:g} V")
-        ctx = _SettleContext(clock, cal, dmm)
+        point = DcPoint(0, target, "V", range_, f"{target:g} V on {range_:g} V")
+        ctx = _SettleContext(clock, {proc.source_role: cal, proc.uut_role: dmm})
         out["timeout_s"] = proc.stability_ppm.timeout
         out["window_s"] = proc.stability_ppm.window * proc.nplc / 50.0
         t_step = clock.now()

@@ -6,12 +6,12 @@ reach instruments, time, storage and the operator.
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from daq.clock import Clock
 from daq.reading import Reading
 from daq.stability import StabilityCheck
-from drivers.capabilities import Meter, Source
 
 
 class OperatorDeclined(Exception):
@@ -20,8 +20,8 @@ class OperatorDeclined(Exception):
 
 class PointContext(Protocol):
     clock: Clock
-    source: Source
-    meter: Meter
+    instruments: Mapping[str, Any]
+    """The connected drivers, by their name in the bench file."""
 
     async def record(self, reading: Reading) -> None:
         """Store one raw reading of this attempt (batched and committed by the runner)."""

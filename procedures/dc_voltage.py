@@ -40,6 +40,7 @@ import asyncio
 import dataclasses
 import math
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,8 @@ from daq.errors import ConfigError
 from daq.reading import Reading
 from daq.stability import StabilityCriteria, StabilityRecord, wait_until_stable
 from daq.units import magnitude_in, parse_quantity
-from drivers.capabilities import MeterOverload
+from drivers.capabilities import Meter, MeterOverload, Source
+from procedures.base import DriverClassOf, PlannedPoint, PointOutcome, StabilityTimeout
 from procedures.context import OperatorDeclined, PointContext
 from results.decision import Rule, symmetric_tolerance
 from results.point import PointResult, evaluate_comparison_point
@@ -57,16 +59,7 @@ from results.point import PointResult, evaluate_comparison_point
 HAZARDOUS_VOLTS = 33.0
 
 
-@dataclass(frozen=True)
-class DcPoint:
-    index: int
-    nominal: float  # volts
-    range_: float  # volts
-    label: str
-    field: str = ""  # where it was written in the procedure file, for error messages
-
-    def as_plan(self) -> dict[str, Any]:
-        return {"nominal": self.nominal, "unit": "V", "range": self.range_, "label": self.label}
+DcPoint = PlannedPoint  # nominal and range in volts
 
 
 @dataclass(frozen=True)
@@ -84,13 +77,6 @@ class PointData:
     uut: list[float]
     ref: list[float]
     stability: StabilityRecord
-
-
-class StabilityTimeout(Exception):
-    def __init__(self, point: DcPoint, record: StabilityRecord) -> None:
-        super().__init__(f"point {point.label}: {record.reason}")
-        self.point = point
-        self.record = record
 
 
 @dataclass
@@ -153,8 +139,31 @@ class DcVoltageProcedure:
 
     kind = "dc_voltage"
 
+    # -- what the runner asks of every procedure (procedures.base.Procedure) -------------------
+    def instrument_names(self) -> tuple[str, ...]:
+        return (self.source_role, self.uut_role)
+
+    def validate(self, bench: Bench, driver_class: DriverClassOf) -> None:
+        """Everything that can be known wrong before an instrument is touched."""
+        source_cls = driver_class(self.source_role)
+        meter_cls = driver_class(self.uut_role)
+        self.check(bench, source_max=float(getattr(source_cls, "max_output", 0.0)),
+                   meter_ranges=tuple(getattr(meter_cls, "ranges", ())))
+
+    def noisy_channels(self, instruments: Mapping[str, Any], point: PlannedPoint) -> dict[str, tuple[str, float]]:
+        try:
+            resolution = float(instruments[self.uut_role].resolution(point.range_))
+        except Exception:  # noqa: BLE001 - no resolution known: the stuck check stays silent
+            resolution = 0.0
+        return {"settle": (self.uut_role, resolution), "uut": (self.uut_role, resolution)}
+
+    async def run_point(self, ctx: PointContext, point: PlannedPoint) -> PointOutcome:
+        data = await self.measure(ctx, point)
+        resolution = ctx.instruments[self.uut_role].resolution(point.range_)
+        return PointOutcome(data.stability, {"": self.evaluate(point, data.uut, data.ref, resolution)})
+
     # -- checks before anything is energised -------------------------------------------------
-    def validate(self, bench: Bench, *, source_max: float, meter_ranges: tuple[float, ...]) -> None:
+    def check(self, bench: Bench, *, source_max: float, meter_ranges: tuple[float, ...]) -> None:
         """Everything that can be known wrong before an instrument is touched."""
         for role_field, role in (("roles.source", self.source_role), ("roles.uut", self.uut_role)):
             if role not in bench.instruments:
@@ -191,7 +200,9 @@ class DcVoltageProcedure:
         return self.stability_ppm.scaled(point.range_ * 1e-6)
 
     async def measure(self, ctx: PointContext, point: DcPoint) -> PointData:
-        meter, src, clock = ctx.meter, ctx.source, ctx.clock
+        meter: Meter = ctx.instruments[self.uut_role]
+        src: Source = ctx.instruments[self.source_role]
+        clock = ctx.clock
         ctx.show("configuring")
         settle_nplc = self.settle_nplc or self.nplc
         await meter.configure("dcv", point.range_, settle_nplc)
@@ -223,7 +234,7 @@ class DcVoltageProcedure:
         record = await wait_until_stable(sample, criteria, clock, target=point.nominal,
                                          on_check=lambda c: ctx.show("settling", c))
         if not record.stable:
-            raise StabilityTimeout(point, record)
+            raise StabilityTimeout(point.label, record)
         if settle_nplc != self.nplc:
             await meter.configure("dcv", point.range_, self.nplc)
         uut: list[float] = []
@@ -309,7 +320,8 @@ def parse_procedure(text: str, *, source: str = "<procedure>") -> DcVoltageProce
             raise ConfigError(source, f"{where}.setpoints", "missing or empty", 'write setpoints = ["0 V", "10 V"]')
         for j, sp in enumerate(setpoints):
             v = _volts(sp, source, f"{where}.setpoints[{j}]")
-            points.append(DcPoint(len(points), v, rng, f"{sp} on {group.get('range')}", f"{where}.setpoints[{j}]"))
+            points.append(PlannedPoint(len(points), v, "V", rng, f"{sp} on {group.get('range')}",
+                                       f"{where}.setpoints[{j}]"))
     if not points:
         raise ConfigError(source, "points", "no calibration points", 'add [[points]] range = "10 V" setpoints = [...]')
     criteria = StabilityCriteria(

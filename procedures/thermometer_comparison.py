@@ -51,15 +51,19 @@ from __future__ import annotations
 import asyncio
 import math
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from daq.bench import Bench
 from daq.clock import Clock
 from daq.errors import ConfigError
+from daq.reading import Reading
 from daq.stability import StabilityCriteria, StabilityRecord, wait_until_stable
 from daq.units import magnitude_in, parse_quantity
 from drivers.capabilities import Controller, Thermometer
+from procedures.base import DriverClassOf, PlannedPoint, PointOutcome, StabilityTimeout
+from procedures.context import PointContext
 from results.decision import Rule, decide
 from results.gum import DEFAULT_COVERAGE_PROBABILITY, UncertaintyBudget, UncertaintyComponent, type_a
 from results.measurement_model import MeasurementModel, evaluate_gum
@@ -209,12 +213,62 @@ class ThermometerComparison:
     decision_rule: Rule = "guarded"
     coverage: float = DEFAULT_COVERAGE_PROBABILITY
     source: str = "<procedure>"
+    text: str = ""
     certificate: ReferenceCertificate | None = field(default=None, repr=False)
     bath_spec: BathCharacterisation | None = field(default=None, repr=False)
 
     kind = "thermometer_comparison"
 
-    def validate(self, bench: Bench) -> None:
+    # -- what the runner asks of every procedure (procedures.base.Procedure) -------------------
+    @property
+    def points(self) -> list[PlannedPoint]:
+        return [PlannedPoint(i, sp, UNIT, 0.0, f"{sp:g} C", f"points.setpoints[{i}]")
+                for i, sp in enumerate(self.setpoints)]
+
+    def instrument_names(self) -> tuple[str, ...]:
+        names = [self.bath_role, self.reference_role] + [u.instrument for u in self.uuts]
+        return tuple(dict.fromkeys(names))
+
+    def noisy_channels(self, instruments: Mapping[str, Any], point: PlannedPoint) -> dict[str, tuple[str, float]]:
+        def resolution(name: str) -> float:
+            try:
+                return float(instruments[name].resolution())
+            except Exception:  # noqa: BLE001 - no resolution known: the stuck check stays silent
+                return 0.0
+
+        channels = {"ref": (f"{self.reference_role}.{self.reference_channel}", resolution(self.reference_role))}
+        for u in self.uuts:
+            channels[f"uut:{u.label}"] = (u.label, resolution(u.instrument))
+        return channels
+
+    async def run_point(self, ctx: PointContext, point: PlannedPoint) -> PointOutcome:
+        instruments = ctx.instruments
+        readouts = {u.instrument: instruments[u.instrument] for u in self.uuts}
+        data = await self.measure_point(point.nominal, instruments[self.bath_role], instruments[self.reference_role],
+                                        readouts, ctx.clock, ctx=ctx)
+        reference_resolution = float(instruments[self.reference_role].resolution())
+        results = {
+            u.label: evaluate_thermometer_point(
+                data.setpoint, data.uuts[u.label], data.reference, self._certificate, self._bath,
+                uut_resolution=float(readouts[u.instrument].resolution()),
+                reference_resolution=reference_resolution, tolerance=self.tolerance, rule=self.decision_rule,
+                p=self.coverage, ref_note=f"{self.reference_role} certificate, k = {self._certificate.k:g}",
+            )
+            for u in self.uuts
+        }
+        return PointOutcome(data.stability, results)
+
+    @property
+    def _certificate(self) -> ReferenceCertificate:
+        assert self.certificate is not None, "validate() first"
+        return self.certificate
+
+    @property
+    def _bath(self) -> BathCharacterisation:
+        assert self.bath_spec is not None, "validate() first"
+        return self.bath_spec
+
+    def validate(self, bench: Bench, driver_class: DriverClassOf | None = None) -> None:
         """Everything that can be known wrong before the bath is switched on."""
         roles = [("roles.bath", self.bath_role), ("roles.reference", self.reference_role)]
         roles += [(f"roles.uuts[{i}]", u.instrument) for i, u in enumerate(self.uuts)]
@@ -248,17 +302,32 @@ class ThermometerComparison:
         reference: Thermometer,
         readouts: dict[str, Thermometer],
         clock: Clock,
+        *,
+        ctx: PointContext | None = None,
     ) -> ComparisonData:
-        """Set the bath, wait for stability, then `repeats` concurrent cycles over every channel."""
+        """Set the bath, wait for stability, then `repeats` concurrent cycles over every channel.
+
+        With a runner's `ctx`, every raw reading is recorded as it is taken (channels "settle",
+        "ref", "uut:<readout>.<channel>", "bath") and progress is shown."""
+
+        async def record(channel: str, t: float, value: float, flag: bool | None = None) -> None:
+            if ctx is not None:
+                await ctx.record(Reading(channel, t, value, UNIT, flag))
+
+        if ctx is not None:
+            ctx.show("setting the bath")
         await bath.set_setpoint(setpoint)
 
         async def sample() -> tuple[float, bool | None]:
             value, flag = await asyncio.gather(reference.read(self.reference_channel), bath.is_stable())
+            await record("settle", clock.now(), value, flag)
             return value, flag
 
-        record = await wait_until_stable(sample, self.criteria, clock)
-        if not record.stable:
-            raise TimeoutError(f"{setpoint:g} C: {record.reason}")
+        on_check = (lambda c: ctx.show("settling", c)) if ctx is not None else None
+        record_ = await wait_until_stable(sample, self.criteria, clock, on_check=on_check)
+        if not record_.stable:
+            raise StabilityTimeout(f"{setpoint:g} C", record_)
+        record_stability = record_
         ref: list[float] = []
         uut: dict[str, list[float]] = {u.label: [] for u in self.uuts}
         control: list[float] = []
@@ -266,17 +335,24 @@ class ThermometerComparison:
         for i in range(self.repeats):
             if i:
                 await clock.sleep(self.interval)
+            if ctx is not None:
+                ctx.show(f"cycle {i + 1}/{self.repeats}")
             values = await asyncio.gather(
                 reference.read(self.reference_channel),
                 *(readouts[u.instrument].read(u.channel) for u in self.uuts),
                 bath.read_value(),
             )
-            times.append(clock.now())
+            now = clock.now()
+            times.append(now)
+            await record("ref", now, values[0])
+            for u, value in zip(self.uuts, values[1:-1], strict=True):
+                await record(f"uut:{u.label}", now, value)
+            await record("bath", now, values[-1])
             ref.append(values[0])
             for u, value in zip(self.uuts, values[1:-1], strict=True):
                 uut[u.label].append(value)
             control.append(values[-1])
-        return ComparisonData(setpoint, ref, uut, control, times, record)
+        return ComparisonData(setpoint, ref, uut, control, times, record_stability)
 
     def evaluate(
         self, data: ComparisonData, *, uut_resolution: float, reference_resolution: float
@@ -444,4 +520,5 @@ def parse_procedure(text: str, *, source: str = "<procedure>") -> ThermometerCom
         decision_rule=rule,
         coverage=float(head.get("coverage", DEFAULT_COVERAGE_PROBABILITY)),
         source=source,
+        text=text,
     )

@@ -18,7 +18,7 @@ from rich.console import Console
 
 from daq.bench import load_bench
 from daq.errors import ConfigError, DaqError
-from procedures.dc_voltage import load_procedure
+from procedures.loader import load_procedure
 from results.store import RunStore
 from runner.report import results_table, write_report
 from runner.session import SessionOptions, SessionOutcome, packaged, run_session
@@ -51,10 +51,11 @@ def _json_safe(obj: Any) -> Any:
 
 def true_errors(outcome: SessionOutcome) -> dict[int, float] | None:
     """The simulator's own truth for each point (only a simulated world knows it)."""
-    if outcome.world is None or outcome.procedure is None:
-        return None
     proc = outcome.procedure
-    return {p.index: outcome.world.true_error(proc.uut_role, p.nominal, p.range_) for p in proc.points}
+    if outcome.world is None or proc is None or proc.kind != "dc_voltage":
+        return None  # the DMM's truth; other benches' truths are read by their own tests
+    uut = proc.instrument_names()[1]
+    return {p.index: outcome.world.true_error(uut, p.nominal, p.range_) for p in proc.points}
 
 
 def summary(outcome: SessionOutcome, report: Path | None) -> dict[str, Any]:
@@ -64,7 +65,7 @@ def summary(outcome: SessionOutcome, report: Path | None) -> dict[str, Any]:
     for r in outcome.results:
         points.append({
             "index": r["point_index"], "setpoint": r["nominal"], "unit": r["unit"],
-            "range": ranges.get(r["point_index"]),
+            "range": ranges.get(r["point_index"]), "channel": r.get("channel", ""),
             "ref_mean": r["ref_mean"], "uut_mean": r["uut_mean"], "error": r["error"], "correction": r["correction"],
             "u_c": r["u_c"], "U": r["U"], "k": r["k"], "dof": r["dof_eff"], "tolerance": r["tolerance"],
             "decision": r["decision"]["outcome"], "rule": r["decision"]["rule"],

@@ -31,7 +31,7 @@ import contextlib
 import math
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,16 +43,14 @@ from daq.reading import Reading
 from daq.stability import StabilityCheck
 from drivers.capabilities import MeterOverload
 from drivers.registry import DRIVERS, build_driver, check_drivers
+from procedures.base import PlannedPoint, Procedure, StabilityTimeout
 from procedures.context import OperatorDeclined
-from procedures.dc_voltage import DcPoint, DcVoltageProcedure, StabilityTimeout
 from results.store import RunStore
 from runner.control import Operator, RunAborted, RunControl
 
 SAFE_STATE_TIMEOUT = 10.0
 RECONNECT_TIMEOUT = 30.0
 FAULT_CHOICES = ("retry", "skip", "abort")
-#: Channels a procedure fills from its (noisy) meter, in order: one stuck-reading check spans them.
-METER_CHANNELS = ("settle", "uut")
 
 
 class StuckReading(InstrumentError):
@@ -134,18 +132,15 @@ class StuckReadingCheck:
                 f"(sigma ~ {sigma:.3g}) is {sigma / self.resolution:.3g} x the resolution")
 
 
-def validate_before_start(bench: Bench, procedure: DcVoltageProcedure) -> None:
-    """Every check that needs no instrument: driver names, roles, wiring, ranges, certificate."""
+def validate_before_start(bench: Bench, procedure: Procedure) -> None:
+    """Every check that needs no instrument: driver names, roles, wiring, ranges, certificates."""
     check_drivers(bench)
-    source_cls = DRIVERS[bench.instruments[procedure.source_role].driver] if procedure.source_role in \
-        bench.instruments else None
-    meter_cls = DRIVERS[bench.instruments[procedure.uut_role].driver] if procedure.uut_role in \
-        bench.instruments else None
-    procedure.validate(
-        bench,
-        source_max=float(getattr(source_cls, "max_output", 0.0)),
-        meter_ranges=tuple(getattr(meter_cls, "ranges", ())),
-    )
+
+    def driver_class(name: str) -> type | None:
+        entry = bench.instruments.get(name)
+        return DRIVERS.get(entry.driver) if entry is not None else None
+
+    procedure.validate(bench, driver_class)
 
 
 @dataclass
@@ -177,25 +172,25 @@ class ReadingBuffer:
 class _PointContext:
     """The context a procedure sees for one attempt of one point."""
 
-    def __init__(self, engine: RunEngine, point: DcPoint, attempt: int, buffer: ReadingBuffer) -> None:
+    def __init__(self, engine: RunEngine, point: PlannedPoint, attempt: int, buffer: ReadingBuffer) -> None:
         self.clock = engine.clock
-        self.source = engine.instruments[engine.procedure.source_role]
-        self.meter = engine.instruments[engine.procedure.uut_role]
+        self.instruments: Mapping[str, Any] = engine.instruments
         self._engine = engine
         self._point = point
         self._attempt = attempt
         self._buffer = buffer
         self._seq: dict[str, int] = {}
-        self._stuck = StuckReadingCheck(self._resolution(point), **engine.stuck_check)
-
-    def _resolution(self, point: DcPoint) -> float:
-        try:
-            return float(self.meter.resolution(point.range_))
-        except Exception:  # noqa: BLE001 - no resolution known: the check stays silent
-            return 0.0
+        # one stuck-reading check per meter, spanning every channel it feeds (settling, repeats)
+        self._meter_of: dict[str, str] = {}
+        self._stuck: dict[str, StuckReadingCheck] = {}
+        for channel, (meter, resolution) in engine.procedure.noisy_channels(self.instruments, point).items():
+            self._meter_of[channel] = meter
+            if meter not in self._stuck:
+                self._stuck[meter] = StuckReadingCheck(resolution, **engine.stuck_check)
 
     async def record(self, reading: Reading) -> None:
-        stuck = self._stuck.add(reading.value) if reading.channel in METER_CHANNELS else None
+        meter = self._meter_of.get(reading.channel)
+        stuck = self._stuck[meter].add(reading.value) if meter is not None else None
         seq = self._seq.get(reading.channel, 0)
         self._seq[reading.channel] = seq + 1
         e = self._engine
@@ -206,7 +201,7 @@ class _PointContext:
         })
         e.emit(ReadingEvent(e.run_id, self._point.index, reading.channel, reading.t, reading.value, reading.unit))
         if stuck is not None:
-            raise StuckReading(f"{self._engine.procedure.uut_role}: {stuck}")
+            raise StuckReading(f"{meter}: {stuck}")
 
     def show(self, phase: str, check: StabilityCheck | None = None) -> None:
         e = self._engine
@@ -224,7 +219,7 @@ class RunEngine:
     def __init__(
         self,
         bench: Bench,
-        procedure: DcVoltageProcedure,
+        procedure: Procedure,
         store: RunStore,
         clock: Clock,
         *,
@@ -312,8 +307,8 @@ class RunEngine:
             self.control.bind(task)
         message = ""
         status = "failed"
-        self.instruments = {n: build_driver(e) for n, e in self.bench.instruments.items()
-                            if n in (self.procedure.source_role, self.procedure.uut_role)}
+        needed = self.procedure.instrument_names()
+        self.instruments = {n: build_driver(e) for n, e in self.bench.instruments.items() if n in needed}
         try:
             try:
                 for inst in self.instruments.values():
@@ -365,7 +360,7 @@ class RunEngine:
                     await inst.close()
         return status
 
-    async def _checkpoint(self, point: DcPoint) -> None:
+    async def _checkpoint(self, point: PlannedPoint) -> None:
         if self.control.paused:
             await self._safe_state_all()
             await self.store.log_event(self.run_id, "pause", f"paused before {point.label}; sources in standby")
@@ -376,7 +371,7 @@ class RunEngine:
         if self.control.abort_reason is not None:
             raise RunAborted(self.control.abort_reason)
 
-    async def _run_point(self, point: DcPoint) -> None:
+    async def _run_point(self, point: PlannedPoint) -> None:
         proc = self.procedure
         tries = 0
         faults = 0
@@ -385,7 +380,7 @@ class RunEngine:
             buffer = ReadingBuffer(self.store)
             ctx = _PointContext(self, point, attempt, buffer)
             try:
-                data = await proc.measure(ctx, point)
+                outcome = await proc.run_point(ctx, point)
             except StabilityTimeout as exc:
                 await buffer.flush()
                 await self.store.end_attempt(self.run_id, point.index, attempt, "unstable",
@@ -423,19 +418,19 @@ class RunEngine:
                     faults = 0
                 await self._reconnect()
                 continue
-            meter = ctx.meter
-            result = proc.evaluate(point, data.uut, data.ref, meter.resolution(point.range_))
-            result_dict = result.to_dict()
+            results = {channel: result.to_dict() for channel, result in outcome.results.items()}
             await self.store.complete_point(
                 run_id=self.run_id, point_index=point.index, attempt=attempt, pending_readings=buffer.take(),
-                stability=data.stability.to_dict(with_trace=False), result=result_dict,
-                budget=[line for line in result_dict["budget"]["components"]],
+                stability=outcome.stability.to_dict(with_trace=False), results=results,
             )
-            self.emit(PointResultEvent(self.run_id, point.index, result_dict | {"label": point.label}))
+            for channel, result_dict in results.items():
+                label = f"{point.label} {channel}".strip()
+                self.emit(PointResultEvent(self.run_id, point.index, result_dict | {"label": label,
+                                                                                     "channel": channel}))
             return
 
     # -- faults ----------------------------------------------------------------------------------
-    async def _close_faulty_attempt(self, point: DcPoint, attempt: int, buffer: ReadingBuffer, reason: str,
+    async def _close_faulty_attempt(self, point: PlannedPoint, attempt: int, buffer: ReadingBuffer, reason: str,
                                     faults: int) -> None:
         """Keep what the attempt measured, mark it "fault" with its reason, journal it."""
         await asyncio.shield(buffer.flush())
@@ -464,7 +459,7 @@ class RunEngine:
             except (TransportError, TimeoutError, ValueError, OSError) as exc:
                 await self.store.log_event(self.run_id, "reconnect", f"{name}: failed: {type(exc).__name__}: {exc}")
 
-    async def _ask_after_faults(self, point: DcPoint, faults: int, reason: str) -> str:
+    async def _ask_after_faults(self, point: PlannedPoint, faults: int, reason: str) -> str:
         """Sources to their safe state FIRST, then the operator decides."""
         problems = await asyncio.shield(self._safe_state_all())
         await self.store.log_event(self.run_id, "safe_state", "sources in safe state before asking the operator"
@@ -477,7 +472,7 @@ class RunEngine:
         self.emit(RunStatusEvent(self.run_id, "running", f"{point.label}: operator chose {answer}"))
         return answer
 
-    async def _skip(self, point: DcPoint, faults: int, reason: str) -> None:
+    async def _skip(self, point: PlannedPoint, faults: int, reason: str) -> None:
         attempt = await self.store.begin_attempt(self.run_id, point.index)
         why = f"skipped by the operator after {faults} failed attempts; last: {reason}"
         await self.store.end_attempt(self.run_id, point.index, attempt, "skipped", {"reason": why})

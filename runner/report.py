@@ -49,15 +49,21 @@ def like_error(r: dict[str, Any], value: float) -> str:
 def results_table(results: list[dict[str, Any]], true_errors: dict[int, float] | None = None) -> Table:
     table = Table(title="Calibration results (E = UUT - reference)", header_style="bold", box=box.SIMPLE_HEAD,
                   pad_edge=False, collapse_padding=True)
-    for col in ("#", "setpoint", "error", "U", "k", "ν_eff", "±tol", "decision"):
-        table.add_column(col, justify="right" if col not in ("decision",) else "left", no_wrap=True)
+    channels = any(r.get("channel") for r in results)
+    columns = ("#", "setpoint", "UUT", "error", "U", "k", "ν_eff", "±tol", "decision") if channels else \
+        ("#", "setpoint", "error", "U", "k", "ν_eff", "±tol", "decision")
+    for col in columns:
+        table.add_column(col, justify="right" if col not in ("decision", "UUT") else "left", no_wrap=True)
     if true_errors is not None:
         table.add_column("sim true", justify="right", no_wrap=True)
     for r in results:
         err, u = error_and_u(r)
+        unit = r.get("unit", "V")
+        setpoint = format_si(r["nominal"], unit) if unit == "V" else f"{r['nominal']:g} {unit}"
         row = [
-            str(r["point_index"] + 1), format_si(r["nominal"]), err, u,
-            f"{r['k']:.2f}", _dof(r["dof_eff"]), format_si(r["tolerance"]), r["decision"]["outcome"],
+            str(r["point_index"] + 1), setpoint, *([r.get("channel", "")] if channels else []), err, u,
+            f"{r['k']:.2f}", _dof(r["dof_eff"]), format_si(r["tolerance"], unit) if unit == "V"
+            else f"{r['tolerance']:g} {unit}", r["decision"]["outcome"],
         ]
         if true_errors is not None:
             te = true_errors.get(r["point_index"])
@@ -78,9 +84,11 @@ def write_report(path: Path, run: dict[str, Any], results: list[dict[str, Any]],
               "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if true_errors is not None else "")]
     for r in results:
         err, u = error_and_u(r)
-        row = (f"| {r['point_index'] + 1} | {format_si(r['nominal'])} | {format_si(r['ref_mean'])} | "
-               f"{format_si(r['uut_mean'])} | {err} | {u} | {r['k']:.2f} | {_dof(r['dof_eff'])} | "
-               f"±{format_si(r['tolerance'])} | {r['decision']['outcome']} |")
+        unit = r.get("unit", "V")
+        row = (f"| {r['point_index'] + 1}{' ' + r['channel'] if r.get('channel') else ''} | "
+               f"{format_si(r['nominal'], unit)} | {format_si(r['ref_mean'], unit)} | "
+               f"{format_si(r['uut_mean'], unit)} | {err} | {u} | {r['k']:.2f} | {_dof(r['dof_eff'])} | "
+               f"±{format_si(r['tolerance'], unit)} | {r['decision']['outcome']} |")
         if true_errors is not None:
             te = true_errors.get(r["point_index"])
             row += f" {like_error(r, te) if te is not None else '-'} |"
@@ -88,7 +96,9 @@ def write_report(path: Path, run: dict[str, Any], results: list[dict[str, Any]],
     lines.append("")
     stab = {(a["point_index"]): a for a in attempts if a["status"] == "complete"}
     for r in results:
-        lines += [f"## Point {r['point_index'] + 1}: {format_si(r['nominal'])}", ""]
+        unit = r.get("unit", "V")
+        channel = f", {r['channel']}" if r.get("channel") else ""
+        lines += [f"## Point {r['point_index'] + 1}: {r['nominal']:g} {r.get('unit', 'V')}{channel}", ""]
         a = stab.get(r["point_index"])
         if a and a["stability"]:
             s = a["stability"]
@@ -98,10 +108,10 @@ def write_report(path: Path, run: dict[str, Any], results: list[dict[str, Any]],
             lines += ["Attempts: " + ", ".join(f"#{x['attempt']} {x['status']}" for x in tries), ""]
         lines += ["| component | type | distribution | u | c | contribution | ν |", "|---|---|---|---|---|---|---|"]
         for c in r["budget"]["components"]:
-            lines.append(f"| {c['name']} | {c['kind']} | {c['distribution']} | {format_si(c['u'])} | "
-                         f"{c['sensitivity']:g} | {format_si(c['contribution'])} | {_dof(c['dof'])} |")
+            lines.append(f"| {c['name']} | {c['kind']} | {c['distribution']} | {format_si(c['u'], unit)} | "
+                         f"{c['sensitivity']:g} | {format_si(c['contribution'], unit)} | {_dof(c['dof'])} |")
         err, u = error_and_u(r)
-        lines += ["", f"u_c = {format_si(r['u_c'])}, ν_eff = {_dof(r['dof_eff'])}, k = {r['k']:.3f}, "
+        lines += ["", f"u_c = {format_si(r['u_c'], unit)}, ν_eff = {_dof(r['dof_eff'])}, k = {r['k']:.3f}, "
                   f"error = {err}, U = {u}; decision: **{r['decision']['outcome']}** "
                   f"({r['decision']['rule']})", ""]
     if events:

@@ -19,7 +19,8 @@ from daq.bench import Bench, parse_bench
 from daq.clock import Clock, RealClock, ScaledClock
 from daq.errors import ConfigError
 from daq.events import EventSink
-from procedures.dc_voltage import DcVoltageProcedure, parse_procedure
+from procedures.base import Procedure
+from procedures.loader import parse_procedure
 from results.store import RunStore
 from runner.control import AutoOperator, Operator, RunControl, TerminalOperator
 from runner.engine import RunEngine, validate_before_start
@@ -49,7 +50,7 @@ class SessionOutcome:
     results: list[dict[str, Any]]
     world: Any = None
     bench: Bench | None = None
-    procedure: DcVoltageProcedure | None = None
+    procedure: Procedure | None = None
     clock_note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -60,7 +61,7 @@ def make_clock(scale: float | None) -> Clock:
 
 async def run_session(
     bench: Bench | None,
-    procedure: DcVoltageProcedure | None,
+    procedure: Procedure | None,
     options: SessionOptions,
     *,
     resume: int | None = None,

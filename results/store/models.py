@@ -78,10 +78,13 @@ class ReadingRow(Base):
 
 
 class PointResultRow(Base):
+    """One UUT channel's result at one point ("" when the procedure has a single UUT)."""
+
     __tablename__ = "point_results"
-    __table_args__ = (UniqueConstraint("run_id", "point_index"),)
+    __table_args__ = (UniqueConstraint("run_id", "point_index", "channel"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(100), default="")
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
     point_index: Mapped[int] = mapped_column(Integer)
     attempt: Mapped[int] = mapped_column(Integer)

@@ -174,40 +174,47 @@ class RunStore:
         attempt: int,
         pending_readings: list[dict[str, Any]],
         stability: dict[str, Any],
-        result: dict[str, Any],
-        budget: list[dict[str, Any]],
+        results: dict[str, dict[str, Any]],
     ) -> None:
-        """The point's last readings, its stability evidence and its result, all or nothing."""
+        """The point's last readings, its stability evidence and its results (one per UUT channel,
+        each with its budget under result["budget"]["components"]), all or nothing."""
         async with self.sessions.begin() as s:
             if pending_readings:
                 await s.execute(insert(ReadingRow), pending_readings)
             await s.execute(update(AttemptRow).where(
                 AttemptRow.run_id == run_id, AttemptRow.point_index == point_index, AttemptRow.attempt == attempt
             ).values(status="complete", stability_json=json.dumps(stability, default=_json_default)))
-            row = PointResultRow(
-                run_id=run_id, point_index=point_index, attempt=attempt, nominal=result["nominal"],
-                unit=result["unit"], ref_mean=result["ref_mean"], uut_mean=result["uut_mean"],
-                error=result["error"], correction=result["correction"], u_c=result["u_c"],
-                dof_eff=_dof(result["dof_eff"]), k=result["k"], expanded_u=result["U"],
-                tolerance=result["tolerance"], decision=result["decision"]["outcome"],
-                rule=result["decision"]["rule"], result_json=json.dumps(result, default=_json_default),
-                created_at=utcnow(),
-            )
-            s.add(row)
-            await s.flush()
-            for pos, line in enumerate(budget):
-                s.add(BudgetLineRow(
-                    result_id=row.id, position=pos, name=line["name"], kind=line["kind"],
-                    distribution=line["distribution"], u=line["u"], sensitivity=line["sensitivity"],
-                    contribution=line["contribution"], dof=_dof(line["dof"]), note=line.get("note", ""),
-                ))
+            for channel, result in results.items():
+                await self._add_result(s, run_id, point_index, attempt, channel, result)
+
+    @staticmethod
+    async def _add_result(s: Any, run_id: int, point_index: int, attempt: int, channel: str,
+                          result: dict[str, Any]) -> None:
+        row = PointResultRow(
+            run_id=run_id, point_index=point_index, attempt=attempt, channel=channel, nominal=result["nominal"],
+            unit=result["unit"], ref_mean=result["ref_mean"], uut_mean=result["uut_mean"],
+            error=result["error"], correction=result["correction"], u_c=result["u_c"],
+            dof_eff=_dof(result["dof_eff"]), k=result["k"], expanded_u=result["U"],
+            tolerance=result["tolerance"], decision=result["decision"]["outcome"],
+            rule=result["decision"]["rule"], result_json=json.dumps(result, default=_json_default),
+            created_at=utcnow(),
+        )
+        s.add(row)
+        await s.flush()
+        for pos, line in enumerate(result["budget"]["components"]):
+            s.add(BudgetLineRow(
+                result_id=row.id, position=pos, name=line["name"], kind=line["kind"],
+                distribution=line["distribution"], u=line["u"], sensitivity=line["sensitivity"],
+                contribution=line["contribution"], dof=_dof(line["dof"]), note=line.get("note", ""),
+            ))
 
     # -- reading back ---------------------------------------------------------------------------
     async def results(self, run_id: int) -> list[dict[str, Any]]:
         async with self.sessions() as s:
             rows = (await s.scalars(select(PointResultRow).where(PointResultRow.run_id == run_id)
-                                    .order_by(PointResultRow.point_index))).all()
-            return [json.loads(r.result_json) | {"point_index": r.point_index, "attempt": r.attempt} for r in rows]
+                                    .order_by(PointResultRow.point_index, PointResultRow.id))).all()
+            return [json.loads(r.result_json) | {"point_index": r.point_index, "attempt": r.attempt,
+                                                 "channel": r.channel} for r in rows]
 
     async def readings(self, run_id: int, point_index: int | None = None) -> list[dict[str, Any]]:
         async with self.sessions() as s:
