@@ -23,7 +23,7 @@ from benchmarks.report import format_value, mode_parser, print_table, read_resul
 REPO = Path(__file__).resolve().parent.parent
 #: In the order they run: fast ones first, the long memory run last.
 BENCHMARKS = ("tcp_query_rate", "acquisition_cycle", "stabilisation", "persist_rate", "uncertainty_budget",
-              "uncertainty_batch", "uncertainty_mc", "memory_long_run")
+              "uncertainty_batch", "uncertainty_mc", "bath_cycle", "memory_long_run")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -95,3 +95,45 @@ class Thermometer(Instrument, Protocol):
     def resolution(self) -> float:
         """Display resolution in degC (for the resolution budget term)."""
         ...
+
+
+class BalanceRangeError(InstrumentError):
+    """The load is outside the balance's weighing range (see the two subclasses)."""
+
+
+class BalanceOverload(BalanceRangeError):
+    """More than the balance's capacity is on the pan."""
+
+
+class BalanceUnderload(BalanceRangeError):
+    """Below the balance's range: the pan is missing or lifted."""
+
+
+class BalanceNotStable(InstrumentError):
+    """The balance did not reach its own stability within its timeout (or was busy)."""
+
+
+@runtime_checkable
+class Balance(Instrument, Protocol):
+    """A weighing instrument; masses in g.
+
+    No `safe_state()`: a balance energises nothing, so there is nothing to put safe.
+    """
+
+    async def read_stable(self) -> float:
+        """The next stable net weight (waits for the balance's own stability), g."""
+        ...
+
+    async def read_immediate(self) -> tuple[float, bool]:
+        """The net weight now and whether the balance calls it stable, g."""
+        ...
+
+    async def zero(self) -> None: ...
+
+    async def tare(self) -> float:
+        """Tare the present load; returns the tare weight, g."""
+        ...
+
+    def resolution(self) -> float:
+        """Scale interval d in g (for the resolution budget term)."""
+        ...

@@ -42,7 +42,7 @@ from daq.events import EventSink, PointPhaseEvent, PointResultEvent, ReadingEven
 from daq.reading import Reading
 from daq.stability import StabilityCheck
 from drivers.capabilities import MeterOverload
-from drivers.registry import DRIVERS, build_driver, check_drivers
+from drivers.registry import build_driver, check_drivers, driver_class_of
 from procedures.base import PlannedPoint, Procedure, StabilityTimeout
 from procedures.context import OperatorDeclined
 from results.store import RunStore
@@ -138,7 +138,7 @@ def validate_before_start(bench: Bench, procedure: Procedure) -> None:
 
     def driver_class(name: str) -> type | None:
         entry = bench.instruments.get(name)
-        return DRIVERS.get(entry.driver) if entry is not None else None
+        return driver_class_of(entry, bench.source) if entry is not None else None
 
     procedure.validate(bench, driver_class)
 
@@ -308,7 +308,8 @@ class RunEngine:
         message = ""
         status = "failed"
         needed = self.procedure.instrument_names()
-        self.instruments = {n: build_driver(e) for n, e in self.bench.instruments.items() if n in needed}
+        self.instruments = {n: build_driver(e, self.bench.source) for n, e in self.bench.instruments.items()
+                            if n in needed}
         try:
             try:
                 for inst in self.instruments.values():

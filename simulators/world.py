@@ -14,21 +14,31 @@ from typing import Any
 from daq.bench import Bench, InstrumentEntry
 from daq.clock import Clock
 from daq.errors import ConfigError
+from simulators.balance_mtsics import MtSicsBalance
 from simulators.calibrator5522a import Calibrator5522A
+from simulators.dmm3458a import Dmm3458A
 from simulators.dmm34465a import Dmm34465A
 from simulators.eurotherm3200 import Eurotherm3200
+from simulators.hmt330 import Hmt330Probe
+from simulators.manual_gauge import ManualGauge
+from simulators.pace_controller import PaceController
 from simulators.scpi_instrument import ScpiInstrument
 from simulators.temperature_bath import TemperatureBath
 from simulators.thermometer_readout import Readout1502A, ThermometerReadout
 
 #: Driver name in the bench file -> the model that stands in for that instrument.
 MODELS: dict[str, Any] = {
+    "druck_pace": PaceController,
+    "vaisala_hmt330": Hmt330Probe,
+    "manual_entry": ManualGauge,  # plays the operator (drivers.manual_entry.ManualReader); nothing served
+    "mettler_sics": MtSicsBalance,
     "fluke5522a": Calibrator5522A,
     "keysight34465a": Dmm34465A,
     "fluke_bath": TemperatureBath,
     "fluke1529": ThermometerReadout,
     "hart1502a": Readout1502A,
     "eurotherm3200": Eurotherm3200,  # served by simulators.modbus_server, not the SCPI servers
+    "hp3458a": Dmm3458A,
 }
 
 

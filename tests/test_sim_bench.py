@@ -442,7 +442,7 @@ def test_unwired_input_reads_zero_volts() -> None:
 @pytest.mark.parametrize(
     ("change", "field", "fix_mentions"),
     [
-        (('driver = "keysight34465a"', 'driver = "hp3458a"'), "instruments.dmm.driver", "keysight34465a"),
+        (('driver = "keysight34465a"', 'driver = "keithley2002"'), "instruments.dmm.driver", "keysight34465a"),
         (("time_constant = 0.4", "time_konstant = 0.4"), "instruments.calibrator.simulation.time_konstant",
          "time_constant"),
         (("time_constant = 0.4", 'time_constant = "fast"'), "instruments.calibrator.simulation.time_constant",
