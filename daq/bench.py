@@ -30,6 +30,7 @@ to = "dmm.input"
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,8 @@ class InstrumentEntry:
     timeout: float = 5.0
     certificate: dict[str, Any] = field(default_factory=dict)
     simulation: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    """Driver options that are facts of the instrument (a manual gauge's unit, scale, resolution)."""
 
 
 @dataclass(frozen=True)
@@ -69,16 +72,12 @@ class Bench:
 
     def with_resources(self, resources: dict[str, str]) -> Bench:
         """The same bench with some resource strings replaced (a simulator's real ports)."""
-        new = {}
-        for name, entry in self.instruments.items():
-            if name in resources:
-                res = resources[name]
-                entry = InstrumentEntry(
-                    entry.name, entry.driver, res, parse_resource(res), entry.serial, entry.visa,
-                    entry.timeout, entry.certificate, entry.simulation,
-                )
-            new[name] = entry
-        return Bench(self.name, self.source, self.text, new, self.wiring, self.seed)
+        new = {
+            name: dataclasses.replace(entry, resource=resources[name], address=parse_resource(resources[name]))
+            if name in resources else entry
+            for name, entry in self.instruments.items()
+        }
+        return dataclasses.replace(self, instruments=new)
 
     def wired_to(self, sink: str) -> str | None:
         """The source terminal wired to `sink` ("dmm.input" -> "calibrator.output")."""
@@ -124,7 +123,7 @@ def parse_bench(text: str, *, source: str = "<bench>") -> Bench:
     if not isinstance(instruments_table, dict) or not instruments_table:
         raise ConfigError(source, "instruments", "no instruments declared",
                           'add [instruments.NAME] with driver = "..." and resource = "..."')
-    known = {"driver", "resource", "serial", "visa", "timeout", "certificate", "simulation"}
+    known = {"driver", "resource", "serial", "visa", "timeout", "certificate", "simulation", "settings"}
     instruments: dict[str, InstrumentEntry] = {}
     for inst_name, table in instruments_table.items():
         where = f"instruments.{inst_name}"
@@ -149,12 +148,12 @@ def parse_bench(text: str, *, source: str = "<bench>") -> Bench:
         if not isinstance(timeout, int | float) or timeout <= 0:
             raise ConfigError(source, f"{where}.timeout", f"expected seconds > 0, got {timeout!r}",
                               "write timeout = 5.0")
-        for sub in ("certificate", "simulation"):
+        for sub in ("certificate", "simulation", "settings"):
             if not isinstance(table.get(sub, {}), dict):
                 raise ConfigError(source, f"{where}.{sub}", "must be a table", f"write [{where}.{sub}]")
         instruments[inst_name] = InstrumentEntry(
             inst_name, driver, resource, address, serial, visa, float(timeout),
-            dict(table.get("certificate", {})), dict(table.get("simulation", {})),
+            dict(table.get("certificate", {})), dict(table.get("simulation", {})), dict(table.get("settings", {})),
         )
     wires: list[Wire] = []
     wiring = data.get("wiring", [])

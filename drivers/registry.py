@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from daq.bench import Bench, InstrumentEntry
 from daq.errors import ConfigError
 from daq.transports.resource import open_transport
@@ -12,6 +14,7 @@ from drivers.generic_scpi import SCPI_MAP_PREFIX, build_generic_scpi_driver, che
 from drivers.hmt330 import Hmt330
 from drivers.hp3458a import Hp3458A
 from drivers.keysight34465a import Dmm34465A
+from drivers.manual_entry import ManualEntry, ManualReader, TerminalManualReader
 from drivers.mettler_sics import MettlerSicsBalance
 from drivers.modbus_map import ModbusDriver, build_modbus_driver
 from drivers.pace import PaceController
@@ -30,9 +33,42 @@ DRIVERS: dict[str, type[ScpiInstrument]] = {
 }
 
 
+MANUAL_DRIVER = "manual_entry"
+
+
+def _manual_entry(entry: InstrumentEntry, bench_source: str, reader: ManualReader | None) -> ManualEntry:
+    """A UUT the operator reads: its scale and resolution come from `[instruments.X.settings]`."""
+    where = f"instruments.{entry.name}"
+    if entry.driver != MANUAL_DRIVER:
+        raise ConfigError(bench_source, f"{where}.driver", f"a MANUAL resource needs driver {MANUAL_DRIVER!r}",
+                          f'write driver = "{MANUAL_DRIVER}"')
+    known = {"quantity", "unit", "resolution", "low", "high", "description"}
+    unknown = sorted(set(entry.settings) - known)
+    if unknown:
+        raise ConfigError(bench_source, f"{where}.settings.{unknown[0]}", "unknown setting",
+                          f"use {', '.join(sorted(known))}")
+    try:
+        return ManualEntry(
+            entry.name, reader if reader is not None else TerminalManualReader(),
+            quantity=str(entry.settings.get("quantity", "pressure")), unit=str(entry.settings.get("unit", "bar")),
+            reading_resolution=float(entry.settings.get("resolution", 0.02)),
+            low=float(entry.settings.get("low", 0.0)), high=float(entry.settings.get("high", math.inf)),
+            description=str(entry.settings.get("description", "dial gauge")),
+        )
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(bench_source, f"{where}.settings", str(exc),
+                          "give resolution > 0 and low < high as numbers") from exc
+
+
 def check_drivers(bench: Bench) -> None:
     """Reject unknown driver names before anything is opened."""
     for entry in bench.instruments.values():
+        if entry.address.kind == "manual" or entry.driver == MANUAL_DRIVER:
+            if entry.address.kind != "manual":
+                raise ConfigError(bench.source, f"instruments.{entry.name}.resource",
+                                  "a manually read UUT has no interface", 'write resource = "MANUAL"')
+            _manual_entry(entry, bench.source, None)
+            continue
         if entry.address.kind.startswith("modbus-"):
             build_modbus_driver(entry, bench.source)  # names the driver or map-file mistake; opens nothing
             continue
@@ -56,8 +92,14 @@ def driver_class_of(entry: InstrumentEntry, bench_source: str = "<bench>") -> ty
     return DRIVERS.get(entry.driver)
 
 
-def build_driver(entry: InstrumentEntry, bench_source: str = "<bench>") -> ScpiInstrument | ModbusDriver:
-    """The driver for one bench entry, over the transport its resource string selects (not yet connected)."""
+def build_driver(entry: InstrumentEntry, bench_source: str = "<bench>", *,
+                 manual_reader: ManualReader | None = None) -> ScpiInstrument | ModbusDriver | ManualEntry:
+    """The driver for one bench entry, over the transport its resource string selects (not yet connected).
+
+    `manual_reader` is who reads a MANUAL instrument: the operator at the terminal by default,
+    the simulated operator in a simulated run."""
+    if entry.address.kind == "manual":
+        return _manual_entry(entry, bench_source, manual_reader)
     if entry.address.kind.startswith("modbus-"):
         return build_modbus_driver(entry)
     if entry.driver.startswith(SCPI_MAP_PREFIX):

@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from daq.errors import ConfigError
-from procedures import dc_voltage, thermometer_comparison
+from procedures import dc_voltage, pressure_gauge, thermometer_comparison
 from procedures.base import Procedure
 
 PARSERS: dict[str, Callable[..., Any]] = {
     "dc_voltage": dc_voltage.parse_procedure,
     "thermometer_comparison": thermometer_comparison.parse_procedure,
+    "pressure_gauge": pressure_gauge.parse_procedure,
 }
 
 

@@ -76,6 +76,10 @@ def summary(outcome: SessionOutcome, report: Path | None) -> dict[str, Any]:
 
 
 async def _finish(outcome: SessionOutcome, db: str, report: Path | None, as_json: bool) -> int:
+    if outcome.procedure is not None:
+        labels = {p.index: p.label for p in outcome.procedure.points}
+        for r in outcome.results:
+            r.setdefault("label", labels.get(r["point_index"], ""))
     if report is not None:
         store = await RunStore.open(db)
         try:

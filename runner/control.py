@@ -132,3 +132,24 @@ class TerminalOperator:
         fallback = "abort" if "abort" in options else options[-1]
         return await self._ask(lambda: Prompt.ask(f"[bold yellow]{question}[/]", choices=list(options)), fallback,
                                question)
+
+
+class TerminalReadings:
+    """The operator reads a gauge at the terminal (a `ManualReader`), with the live display paused."""
+
+    def __init__(self, display: LiveDisplay | None = None) -> None:
+        from rich.prompt import Prompt
+
+        from drivers.manual_entry import TerminalManualReader
+
+        self.display = display
+        self._reader = TerminalManualReader(lambda q: Prompt.ask(f"[bold yellow]{q}[/]"))
+
+    async def read_indication(self, prompt: str, unit: str, resolution: float) -> float:
+        if self.display is not None:
+            self.display.suspend()
+        try:
+            return await self._reader.read_indication(prompt, unit, resolution)
+        finally:
+            if self.display is not None:
+                self.display.restore()

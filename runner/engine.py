@@ -31,7 +31,7 @@ import contextlib
 import math
 import statistics
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -230,6 +230,7 @@ class RunEngine:
         fault_attempts: int = 3,
         redo_skipped: bool = False,
         stuck_check: dict[str, Any] | None = None,
+        manual_reader: Callable[[str], Any] | None = None,
     ) -> None:
         """`fault_attempts`: failed attempts in a row at one point before the operator is asked;
         `redo_skipped`: on resume, measure points an operator skipped before; `stuck_check`:
@@ -247,6 +248,8 @@ class RunEngine:
         self.fault_attempts = fault_attempts
         self.redo_skipped = redo_skipped
         self.stuck_check = dict(stuck_check or {})
+        self.manual_reader = manual_reader
+        """Instrument name -> who reads it, for MANUAL instruments (the operator, or a simulated one)."""
         self.skipped: list[str] = []
         self.run_id = 0
         self.instruments: dict[str, Any] = {}
@@ -308,8 +311,9 @@ class RunEngine:
         message = ""
         status = "failed"
         needed = self.procedure.instrument_names()
-        self.instruments = {n: build_driver(e, self.bench.source) for n, e in self.bench.instruments.items()
-                            if n in needed}
+        self.instruments = {
+            n: build_driver(e, self.bench.source, manual_reader=self.manual_reader(n) if self.manual_reader else None)
+            for n, e in self.bench.instruments.items() if n in needed}
         try:
             try:
                 for inst in self.instruments.values():

@@ -50,6 +50,9 @@ def results_table(results: list[dict[str, Any]], true_errors: dict[int, float] |
     table = Table(title="Calibration results (E = UUT - reference)", header_style="bold", box=box.SIMPLE_HEAD,
                   pad_edge=False, collapse_padding=True)
     channels = any(r.get("channel") for r in results)
+    # points that share a setpoint (up and down, several cycles) are told apart by their labels
+    by_label = len({(r["point_index"]) for r in results}) > len({r["nominal"] for r in results}) and \
+        all(r.get("label") for r in results)
     columns = ("#", "setpoint", "UUT", "error", "U", "k", "ν_eff", "±tol", "decision") if channels else \
         ("#", "setpoint", "error", "U", "k", "ν_eff", "±tol", "decision")
     for col in columns:
@@ -60,6 +63,8 @@ def results_table(results: list[dict[str, Any]], true_errors: dict[int, float] |
         err, u = error_and_u(r)
         unit = r.get("unit", "V")
         setpoint = format_si(r["nominal"], unit) if unit == "V" else f"{r['nominal']:g} {unit}"
+        if by_label:
+            setpoint = r["label"]
         row = [
             str(r["point_index"] + 1), setpoint, *([r.get("channel", "")] if channels else []), err, u,
             f"{r['k']:.2f}", _dof(r["dof_eff"]), format_si(r["tolerance"], unit) if unit == "V"

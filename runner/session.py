@@ -22,7 +22,7 @@ from daq.events import EventSink
 from procedures.base import Procedure
 from procedures.loader import parse_procedure
 from results.store import RunStore
-from runner.control import AutoOperator, Operator, RunControl, TerminalOperator
+from runner.control import AutoOperator, Operator, RunControl, TerminalOperator, TerminalReadings
 from runner.engine import RunEngine, validate_before_start
 from runner.sinks.mqtt import MqttSink
 from runner.sinks.terminal import TerminalSink
@@ -71,7 +71,10 @@ async def run_session(
     clock: Clock | None = None,
     sinks: list[EventSink] | None = None,
     on_created: Any = None,
+    manual_reader: Any = None,
 ) -> SessionOutcome:
+    """`manual_reader(name)`: who reads a MANUAL instrument; by default the simulated operator in a
+    simulated run, else the operator at the terminal."""
     console = console or Console(stderr=True)
     store = await RunStore.open(options.db)
     try:
@@ -114,7 +117,16 @@ async def run_session(
             all_sinks.append(mqtt)
         describe = getattr(clock, "describe", None)
         clock_note = describe() if callable(describe) else type(clock).__name__
-        engine = RunEngine(bench, procedure, store, clock, operator=operator, sinks=all_sinks, control=control)
+        if manual_reader is None and world is not None:
+            def manual_reader(name: str) -> Any:
+                return world[name]  # the simulated operator reads the simulated gauge
+        elif manual_reader is None:
+            readings = TerminalReadings(terminal)
+
+            def manual_reader(name: str) -> Any:
+                return readings
+        engine = RunEngine(bench, procedure, store, clock, operator=operator, sinks=all_sinks, control=control,
+                           manual_reader=manual_reader)
         if resume is None:
             run_id = await engine.create(options.to_record(), options.operator_name)
         else:

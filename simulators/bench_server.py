@@ -87,6 +87,9 @@ async def start_bench(
         for name, entry in bench.instruments.items():
             address = entry.address
             server: ScpiServer
+            if address.kind == "manual":
+                resources[name] = address.resource  # read by the (simulated) operator: nothing to serve
+                continue
             if address.kind.startswith("modbus-"):
                 server = await start_modbus_server(world[name], entry, bench.source)
             elif address.kind == "serial":

@@ -35,6 +35,8 @@ class ResourceAddress:
 
 def parse_resource(resource: str, *, source: str = "<input>", field: str = "resource") -> ResourceAddress:
     text = resource.strip()
+    if text.upper() == "MANUAL":  # a UUT with no interface: the operator reads it
+        return ResourceAddress("MANUAL", "manual")
     m = _SOCKET.match(text)
     if m:
         port = int(m.group(3))
