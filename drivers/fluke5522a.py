@@ -41,12 +41,19 @@ class Calibrator5522A(ScpiInstrument):
             raise InstrumentError(f"{self.name}: did not enter operate")
 
     async def standby(self) -> None:
+        """Standby, confirmed: the OPER? query also makes sure the STBY has been acted on."""
         await self.transport.write("STBY")
+        await self._confirm_standby("STBY")
 
     async def safe_state(self) -> None:
-        """Standby first, then zero, so a reconnect never finds a live high voltage."""
+        """Standby first, then zero, so a reconnect never finds a live high voltage; then confirmed."""
         await self.transport.write("STBY")
         await self.transport.write("OUT 0 V")
+        await self._confirm_standby("safe state")
+
+    async def _confirm_standby(self, after: str) -> None:
+        if await self.transport.query("OPER?") != "0":
+            raise InstrumentError(f"{self.name}: still in operate after {after}")
 
     async def is_operating(self) -> bool:
         return await self.transport.query("OPER?") == "1"

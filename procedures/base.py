@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from daq.bench import Bench
+from daq.errors import DaqError
 from daq.stability import StabilityRecord
 from procedures.context import PointContext
 from results.point import PointResult
@@ -41,7 +42,7 @@ class PointOutcome:
     results: dict[str, PointResult] = field(default_factory=dict)
 
 
-class StabilityTimeout(Exception):
+class StabilityTimeout(DaqError):
     """The point did not become stable within its timeout; the record says which criterion failed."""
 
     def __init__(self, label: str, record: StabilityRecord) -> None:

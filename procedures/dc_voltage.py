@@ -21,7 +21,8 @@ uut = "dmm"
 window = 10
 max_std_ppm = 1.0
 max_slope_ppm_per_s = 0.5
-band_tolerances = 2.0        # mean within 2 x the UUT tolerance of the setpoint
+band_ppm = 10000             # gross check only: UUT mean within 1 % of range of the setpoint
+                             # (an out-of-tolerance UUT must still be measured and reported "fail")
 min_soak = "1 s"
 timeout = "120 s"
 [[uut_spec]]
@@ -113,6 +114,9 @@ class ReferenceUncertainty:
         if not ranges:
             raise ConfigError(bench.source, f"{where}.ranges", "empty", fix)
         dof = cert.get("dof", math.inf)
+        if isinstance(dof, bool) or not isinstance(dof, int | float) or not dof > 0:
+            raise ConfigError(bench.source, f"{where}.dof", f"expected degrees of freedom > 0, got {dof!r}",
+                              "leave it out for a certificate stated with k from the normal distribution")
         return cls(float(k), sorted(ranges), float(dof))
 
     def covers(self, volts: float) -> bool:
@@ -127,7 +131,7 @@ class DcVoltageProcedure:
     points: list[DcPoint]
     specs: dict[float, AccuracySpec]
     stability_ppm: StabilityCriteria
-    band_tolerances: float
+    band_ppm: float | None
     repeats: int = 10
     nplc: float = 10.0
     settle_nplc: float | None = None  # faster integration while watching for stability; None: same as nplc
@@ -207,6 +211,8 @@ class DcVoltageProcedure:
         settle_nplc = self.settle_nplc or self.nplc
         await meter.configure("dcv", point.range_, settle_nplc)
         hazardous = abs(point.nominal) > HAZARDOUS_VOLTS
+        if hazardous:
+            await src.standby()  # nobody is asked anything with an output live
         if hazardous and not await ctx.confirm(
             f"{point.nominal:g} V is a hazardous voltage. Are the UUT leads connected and guarded?"
         ):
@@ -214,8 +220,8 @@ class DcVoltageProcedure:
         await src.set_output(point.nominal, "V")
         await src.operate()
         criteria = self.criteria(point)
-        band = self.band_tolerances * self.tolerance(point)
-        criteria = dataclasses.replace(criteria, band=band)
+        if self.band_ppm is not None:
+            criteria = dataclasses.replace(criteria, band=self.band_ppm * 1e-6 * point.range_)
 
         async def sample() -> tuple[float, bool | None]:
             reading, settled = await asyncio.gather(meter.read(1), src.is_settled(), return_exceptions=True)
@@ -273,6 +279,23 @@ def _volts(value: Any, source: str, field_name: str) -> float:
                         source=source, field=field_name)
 
 
+def _optional_positive(table: dict[str, Any], key: str, source: str, where: str) -> float | None:
+    if key not in table:
+        return None
+    value = table[key]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+        raise ConfigError(source, f"{where}.{key}", f"expected a number > 0, got {value!r}", f"write e.g. {key} = 1.0")
+    return float(value)
+
+
+def _non_negative_seconds(table: dict[str, Any], key: str, source: str) -> float:
+    seconds = _seconds(table.get(key, "0 s"), source, f"stability.{key}")
+    if seconds < 0:
+        raise ConfigError(source, f"stability.{key}", f"expected a time >= 0, got {seconds!r} s",
+                          f'write {key} = "1 s"')
+    return seconds
+
+
 def load_procedure(path: str | Path) -> DcVoltageProcedure:
     p = Path(path)
     try:
@@ -324,16 +347,28 @@ def parse_procedure(text: str, *, source: str = "<procedure>") -> DcVoltageProce
                                        f"{where}.setpoints[{j}]"))
     if not points:
         raise ConfigError(source, "points", "no calibration points", 'add [[points]] range = "10 V" setpoints = [...]')
+    window = stab.get("window", 10)
+    if isinstance(window, bool) or not isinstance(window, int) or window < 3:
+        raise ConfigError(source, "stability.window", f"expected a whole number of readings >= 3, got {window!r}",
+                          "write window = 10")
+    timeout = _seconds(stab.get("timeout", "300 s"), source, "stability.timeout")
+    if not timeout > 0:
+        raise ConfigError(source, "stability.timeout", f"expected a time > 0, got {timeout!r} s",
+                          'write timeout = "300 s"')
     criteria = StabilityCriteria(
-        window=int(stab.get("window", 10)),
-        max_std=float(stab["max_std_ppm"]) if "max_std_ppm" in stab else None,
-        max_slope=float(stab["max_slope_ppm_per_s"]) if "max_slope_ppm_per_s" in stab else None,
+        window=window,
+        max_std=_optional_positive(stab, "max_std_ppm", source, "stability"),
+        max_slope=_optional_positive(stab, "max_slope_ppm_per_s", source, "stability"),
         band=None,
-        min_soak=_seconds(stab.get("min_soak", "0 s"), source, "stability.min_soak"),
-        timeout=_seconds(stab.get("timeout", "300 s"), source, "stability.timeout"),
-        interval=_seconds(stab.get("interval", "0 s"), source, "stability.interval"),
+        min_soak=_non_negative_seconds(stab, "min_soak", source),
+        timeout=timeout,
+        interval=_non_negative_seconds(stab, "interval", source),
         use_instrument_flag=bool(stab.get("use_instrument_flag", True)),
     )
+    coverage = head.get("coverage", 0.9545)
+    if isinstance(coverage, bool) or not isinstance(coverage, int | float) or not 0 < coverage < 1:
+        raise ConfigError(source, "procedure.coverage", f"expected a probability between 0 and 1, got {coverage!r}",
+                          "write coverage = 0.9545 (not a percentage)")
     return DcVoltageProcedure(
         name=str(head.get("name", "DC voltage calibration")),
         source_role=str(roles.get("source", "calibrator")),
@@ -341,12 +376,12 @@ def parse_procedure(text: str, *, source: str = "<procedure>") -> DcVoltageProce
         points=points,
         specs=specs,
         stability_ppm=criteria,
-        band_tolerances=float(stab.get("band_tolerances", 2.0)),
+        band_ppm=_optional_positive(stab, "band_ppm", source, "stability"),
         repeats=repeats,
-        nplc=float(head.get("nplc", 10)),
-        settle_nplc=float(head["settle_nplc"]) if "settle_nplc" in head else None,
+        nplc=_optional_positive(head, "nplc", source, "procedure") or 10.0,
+        settle_nplc=_optional_positive(head, "settle_nplc", source, "procedure"),
         decision_rule=rule,
-        coverage=float(head.get("coverage", 0.9545)),
+        coverage=float(coverage),
         source=source,
         text=text,
     )

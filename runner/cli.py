@@ -104,10 +104,19 @@ async def _finish(outcome: SessionOutcome, db: str, report: Path | None, as_json
     return 0
 
 
-def _execute(coro: Any) -> SessionOutcome:
+def _execute(coro: Any, started: dict[str, Any]) -> SessionOutcome:
+    """Run a session; a user mistake or an instrument problem is one clear line, never a traceback.
+
+    `started` is filled with the run id and database once the run exists, so a run stopped by
+    an instrument problem ends with the command that continues it."""
     try:
         return asyncio.run(coro)
     except DaqError as exc:
+        if not isinstance(exc, ConfigError) and "run_id" in started:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            err.print(f"[bold yellow]Run {started['run_id']} stopped[/]; sources are in their safe state. "
+                      f"Continue with: daq run --resume {started['run_id']} --db {started['db']}")
+            raise typer.Exit(1) from None
         _fail(exc, 2 if isinstance(exc, ConfigError) else 1)
         raise AssertionError("unreachable") from exc
 
@@ -132,10 +141,13 @@ def demo(
     opts = SessionOptions(db=db, simulate=True, scale=scale, seed=seed, mqtt_url=mqtt, assume_yes=True,
                           live=live and not as_json)
 
+    started: dict[str, Any] = {"db": db}
+
     def created(run_id: int) -> None:
+        started["run_id"] = run_id
         err.print(f"Run {run_id} started. If it is interrupted, finish it with: daq run --resume {run_id} --db {db}")
 
-    outcome = _execute(run_session(bench, procedure, opts, on_created=created))
+    outcome = _execute(run_session(bench, procedure, opts, on_created=created), started)
     raise typer.Exit(asyncio.run(_finish(outcome, db, report, as_json)))
 
 
@@ -171,11 +183,14 @@ def run(
     opts = SessionOptions(db=db, simulate=simulate, scale=scale, seed=seed, mqtt_url=mqtt, assume_yes=yes,
                           live=live and not as_json)
 
+    started: dict[str, Any] = {"db": db}
+
     def created(run_id: int) -> None:
+        started["run_id"] = run_id
         err.print(f"Run {run_id} {'resumed' if resume else 'started'}. "
                   f"If it is interrupted: daq run --resume {run_id} --db {db}")
 
-    outcome = _execute(run_session(b, p, opts, resume=resume, on_created=created))
+    outcome = _execute(run_session(b, p, opts, resume=resume, on_created=created), started)
     raise typer.Exit(asyncio.run(_finish(outcome, db, report, as_json)))
 
 

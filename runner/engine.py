@@ -387,6 +387,10 @@ class RunEngine:
             try:
                 outcome = await proc.run_point(ctx, point)
             except StabilityTimeout as exc:
+                # safe state before the bookkeeping, and before anybody is asked to retry
+                problems = await asyncio.shield(self._safe_state_all())
+                if problems:
+                    await self.store.log_event(self.run_id, "safe_state", "; ".join(problems))
                 await buffer.flush()
                 await self.store.end_attempt(self.run_id, point.index, attempt, "unstable",
                                              exc.record.to_dict(with_trace=False))
@@ -400,6 +404,9 @@ class RunEngine:
             except BaseException as exc:
                 reason = fault_reason(exc) if isinstance(exc, Exception) else None
                 if reason is None:
+                    # abort, cancellation, a non-fault error: the sources first, the records after
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(self._safe_state_all())
                     with contextlib.suppress(Exception):
                         await asyncio.shield(buffer.flush())
                         await asyncio.shield(self.store.end_attempt(self.run_id, point.index, attempt, "aborted"))

@@ -87,7 +87,7 @@ uut = "dmm"
 window = 8
 max_std_ppm = 1.5
 max_slope_ppm_per_s = 1.0
-band_tolerances = 2.0
+band_ppm = 10000
 min_soak = "0.5 s"
 timeout = "60 s"
 

@@ -53,7 +53,7 @@ async def test_calibrator_command_sequence(sim):
     await cal.operate()
     assert await cal.is_operating() is True
     await cal.safe_state()
-    assert (await _log(sim, "calibrator", cal))[-2:] == ["STBY", "OUT 0 V"]
+    assert (await _log(sim, "calibrator", cal))[-3:] == ["STBY", "OUT 0 V", "OPER?"]
     assert sim.world.calibrator("calibrator").operating is False
     await cal.close()
 

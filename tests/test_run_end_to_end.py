@@ -89,7 +89,7 @@ async def test_abort_mid_settle_puts_the_calibrator_in_standby(tmp_path, bench_t
     cal = running.world.calibrator("calibrator")
     assert cal.operating is False
     commands = [c for _, c in running.kept_servers["calibrator"].commands]
-    assert commands[-2:] == ["STBY", "OUT 0 V"]
+    assert commands[-3:] == ["STBY", "OUT 0 V", "OPER?"]
     db = sqlite3.connect(tmp_path / "runs.sqlite")
     assert db.execute("SELECT status FROM runs").fetchone()[0] == "aborted"
     assert db.execute("SELECT COUNT(*) FROM point_results").fetchone()[0] == 3

@@ -93,7 +93,7 @@ async def test_a_database_failure_still_puts_the_source_in_standby_first(tmp_pat
         await _run(tmp_path, bench_toml, procedure_toml, sinks_for=lambda r: holder.setdefault("r", r) and [])
     running = holder["r"]
     assert running.world.calibrator("calibrator").operating is False
-    assert [c for _, c in running.kept["calibrator"].commands][-2:] == ["STBY", "OUT 0 V"]
+    assert [c for _, c in running.kept["calibrator"].commands][-3:] == ["STBY", "OUT 0 V", "OPER?"]
 
 
 @pytest.mark.slow
@@ -138,3 +138,48 @@ def test_interrupting_the_cli_puts_the_calibrator_in_standby(tmp_path, bench_tom
     finally:
         sim.terminate()
         sim.wait(timeout=10)
+
+
+class _SpyOperator:
+    """Records, at the moment each question is asked, whether the calibrator is live."""
+
+    def __init__(self, running, answers):
+        self.running, self.answers, self.seen = running, list(answers), []
+
+    async def confirm(self, question):
+        cal = self.running.world.calibrator("calibrator")
+        self.seen.append((question, cal.operating))
+        return self.answers.pop(0) if self.answers else False
+
+
+async def test_nobody_is_asked_anything_with_an_output_live(tmp_path, bench_toml, procedure_toml):
+    """The hazardous-voltage question and the retry-after-timeout question find the calibrator in standby."""
+    from procedures.dc_voltage import StabilityTimeout as Timeout
+
+    proc = procedure_toml + '\n[[points]]\nrange = "100 V"\nsetpoints = ["100 V"]\n'
+    noisy_at_100 = bench_toml.replace("resolution_ppm_of_range = 0.1", "resolution_ppm_of_range = 0.1\n"
+                                      "ranges = [{ range = 100, noise_ppm_of_range = 80 }]")
+    clock = VirtualClock()
+    running = await start_bench(parse_bench(noisy_at_100, source="bench.toml"), clock)
+    spy = _SpyOperator(running, [True, True, True])  # yes to 100 V, to one retry, to 100 V again
+    try:
+        with pytest.raises(Timeout):
+            await run_session(running.bench, parse_procedure(proc, source="p.toml"),
+                              SessionOptions(db=str(tmp_path / "s.sqlite"), live=False), clock=clock, operator=spy)
+    finally:
+        await running.close()
+    questions = [q for q, _ in spy.seen]
+    assert any("hazardous" in q for q in questions) and any("Retry" in q for q in questions)
+    assert [live for _, live in spy.seen] == [False] * len(spy.seen)
+
+
+async def test_a_grossly_out_of_tolerance_uut_is_measured_and_fails(tmp_path, bench_toml, procedure_toml):
+    """A UUT 500 ppm off on its 10 V range still gets a result: "fail", not a stability timeout."""
+    bad = bench_toml.replace("resolution_ppm_of_range = 0.1", "resolution_ppm_of_range = 0.1\n"
+                             "ranges = [{ range = 10, gain_ppm = -500 }]")
+    running, outcome = await _run(tmp_path, bad, procedure_toml)
+    assert outcome.status == "completed"
+    ten_volts = [r for r in outcome.results if abs(r["nominal"]) == 10.0]
+    assert len(ten_volts) == 2 and all(r["decision"]["outcome"] == "fail" for r in ten_volts)
+    for r in ten_volts:
+        assert abs(r["error"] - running.world.true_error("dmm", r["nominal"], 10.0)) <= 2 * r["U"]
