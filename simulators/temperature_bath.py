@@ -9,6 +9,16 @@ is offset from the control temperature by `gradients[k]` per degree away from am
 small fixed `offsets[k]`, so probes in different wells see different temperatures (the
 uniformity term of a comparison budget).
 
+When the bench file gives no `gradients`, `gradient` or `offsets` but states the bath's
+characterisation (`[instruments.<name>.certificate.characterisation]`: `stability`,
+`uniformity`, `uniformity_per_degree`, `ambient`, half-widths in degC), the world *is* a bath
+that characterisation honestly describes, drawn afresh for each seed: against the reference
+position (`reference_well`, the centre), every other well sits at
+`share[k] * (uniformity + uniformity_per_degree * |T - ambient|)` with `share[k]` drawn
+uniformly in [-1, 1], and wanders slowly (a triangle wave of a period of hours, random
+phase, so its value at any moment is uniform) within +-`stability`: the rectangular
+distributions a comparison budget assumes for the bath, realised.
+
 Everything is an analytic function of the injected clock (no background task). The
 instrument's own stability flag (`SOUR:STAB:TEST?`) is 1 only when the control temperature
 has stayed within `SOUR:STAB:LIM` of the setpoint for the last `dwell` seconds, as the
@@ -24,6 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from daq.bench import InstrumentEntry
@@ -46,6 +57,56 @@ FLUCTUATION_TERMS = 8
 FLUCTUATION_PERIODS = (8.0, 120.0)
 #: Samples the controller takes over its dwell when it decides STAB:TEST?.
 STABILITY_SAMPLES = 120
+#: Band of the periods (s) of each well's slow wander against the reference position.
+WANDER_PERIODS = (3600.0, 4 * 3600.0)
+
+
+@dataclass(frozen=True)
+class BathCharacterisation:
+    """What the bath's characterisation states (half-widths, degC); the simulation draws within it."""
+
+    stability: float
+    uniformity: float
+    uniformity_per_degree: float = 0.0
+    ambient: float = 23.0
+
+    def uniformity_at(self, temperature: float) -> float:
+        return self.uniformity + self.uniformity_per_degree * abs(temperature - self.ambient)
+
+    @classmethod
+    def from_bench(cls, certificate: dict[str, Any], *, source: str, instrument: str) -> BathCharacterisation | None:
+        table = certificate.get("characterisation")
+        if table is None:
+            return None
+        where = f"instruments.{instrument}.certificate.characterisation"
+        fix = "write stability = 0.004, uniformity = 0.001, uniformity_per_degree = 1e-4, ambient = 23.0 (degC)"
+        if not isinstance(table, dict):
+            raise ConfigError(source, where, "must be a table", fix)
+        values: dict[str, float] = {}
+        for key, default in (("stability", None), ("uniformity", None), ("uniformity_per_degree", 0.0),
+                             ("ambient", 23.0)):
+            value = table.get(key, default)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or (
+                    key != "ambient" and value < 0):
+                raise ConfigError(source, f"{where}.{key}", f"expected a number >= 0, got {value!r}", fix)
+            values[key] = float(value)
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class WellDraw:
+    """One well's seeded place in a characterised bath: its share of the uniformity half-width
+    and its slow wander (triangle wave of amplitude `stability`)."""
+
+    share: float
+    period: float
+    phase: float
+
+    def wander(self, amplitude: float, t: float) -> float:
+        if amplitude == 0.0:
+            return 0.0
+        x = (t / self.period + self.phase) % 1.0  # triangle: uniform in [-amplitude, amplitude] over a period
+        return amplitude * (4.0 * x - 1.0 if x < 0.5 else 3.0 - 4.0 * x)
 
 
 class SecondOrderStep:
@@ -129,6 +190,8 @@ class TemperatureBath(ScpiInstrument):
                                            hint="give the default SOUR:STAB:LIM in degC, e.g. 0.05"),
         "wells": NumberParameter(8.0, 1.0, hint="give the number of wells/positions, e.g. wells = 8"),
         "gradient": NumberParameter(1e-4, hint="give the farthest well's gradient in degC per degC from ambient"),
+        "reference_well": NumberParameter(1.0, 1.0, hint="give the well the characterisation is stated against "
+                                                         "(the reference position), e.g. reference_well = 1"),
         "min_setpoint": NumberParameter(-30.0, -273.15, hint="give the lowest setpoint in degC, e.g. -30"),
         "max_setpoint": NumberParameter(150.0, -273.15, hint="give the highest setpoint in degC, e.g. 150"),
     }
@@ -155,6 +218,8 @@ class TemperatureBath(ScpiInstrument):
         wells: int = 8,
         min_setpoint: float = -30.0,
         max_setpoint: float = 150.0,
+        characterisation: BathCharacterisation | None = None,
+        reference_well: int = 1,
         reply_latency: float = 0.0,
     ) -> None:
         super().__init__(name, clock, reply_latency=reply_latency)
@@ -179,6 +244,19 @@ class TemperatureBath(ScpiInstrument):
         if len(self.gradients) != wells or len(self.offsets) != wells:
             raise ValueError("one gradient and one offset per well")
         self.output_terminals = tuple(f"well{k + 1}" for k in range(wells))
+        if not 1 <= reference_well <= wells:
+            raise ValueError(f"reference_well must be 1..{wells}")
+        self.characterisation = characterisation
+        self.reference_well = reference_well
+        self.well_draws: list[WellDraw] = []
+        if characterisation is not None:
+            lo_p, hi_p = WANDER_PERIODS
+            for k in range(1, wells + 1):
+                rng = stable_rng(seed, name, "well", k)
+                share, period, phase = (float(rng.uniform(-1.0, 1.0)), float(rng.uniform(lo_p, hi_p)),
+                                        float(rng.uniform(0.0, 1.0)))
+                self.well_draws.append(WellDraw(0.0, 1.0, 0.0) if k == reference_well else
+                                       WellDraw(share, period, phase))
         self._noise = stable_rng(seed, name, "control-noise")
         phases = stable_rng(seed, name, "fluctuation")
         lo, hi = FLUCTUATION_PERIODS
@@ -229,12 +307,22 @@ class TemperatureBath(ScpiInstrument):
         if params["min_setpoint"] >= params["max_setpoint"]:
             raise ConfigError(source, f"{where}.max_setpoint", "must be above min_setpoint",
                               "give min_setpoint < max_setpoint")
+        characterisation = BathCharacterisation.from_bench(entry.certificate, source=source, instrument=entry.name)
+        reference_well = params["reference_well"]
+        if reference_well != int(reference_well) or reference_well > wells:
+            raise ConfigError(source, f"{where}.reference_well", f"expected a well 1..{wells}, got {reference_well!r}",
+                              "give the well the reference probe sits in, e.g. reference_well = 1")
         gradients = params["gradients"]
-        if gradients is None:
-            gradients = [params["gradient"] * k / max(1, wells - 1) for k in range(wells)]
-        elif "gradient" in entry.simulation:
-            raise ConfigError(source, f"{where}.gradient", "given together with gradients",
-                              "give either gradient (linear across the wells) or gradients (one per well)")
+        configured = any(key in entry.simulation for key in ("gradients", "gradient", "offsets"))
+        if configured or characterisation is None:
+            characterisation = None  # wells as configured (or the default linear gradient)
+            if gradients is None:
+                gradients = [params["gradient"] * k / max(1, wells - 1) for k in range(wells)]
+            elif "gradient" in entry.simulation:
+                raise ConfigError(source, f"{where}.gradient", "given together with gradients",
+                                  "give either gradient (linear across the wells) or gradients (one per well)")
+        else:
+            gradients = [0.0] * wells  # drawn from the characterisation instead
         initial = params["initial"]
         return cls(
             entry.name, clock, seed=seed, serial=entry.serial or "SIM7341-0001", model=params["model"],
@@ -243,7 +331,7 @@ class TemperatureBath(ScpiInstrument):
             initial=None if math.isnan(initial) else initial, dwell=params["dwell"],
             stability_limit=params["stability_limit"], gradients=gradients, offsets=params["offsets"],
             wells=wells, min_setpoint=params["min_setpoint"], max_setpoint=params["max_setpoint"],
-            reply_latency=params["latency"],
+            characterisation=characterisation, reference_well=int(reference_well), reply_latency=params["latency"],
         )
 
     # --- ground truth ---------------------------------------------------------------------
@@ -268,14 +356,24 @@ class TemperatureBath(ScpiInstrument):
         return self._step.position(t) + self.fluctuation_at(t)
 
     def well_offset(self, well: int, control: float) -> float:
-        """Well `well` (1-based) minus the control temperature, when the control is at `control`."""
+        """Well `well` (1-based) minus the control temperature, when the control is at `control`
+        (the steady part: gradient and offset, or the drawn share of the characterised uniformity)."""
         k = well - 1
-        return self.gradients[k] * (control - self.ambient) + self.offsets[k]
+        offset = self.gradients[k] * (control - self.ambient) + self.offsets[k]
+        if self.characterisation is not None:
+            offset += self.well_draws[k].share * self.characterisation.uniformity_at(control)
+        return offset
+
+    def well_wander(self, well: int, t: float) -> float:
+        """Well `well`'s slow wander against the reference position at `t` (0 unless characterised)."""
+        if self.characterisation is None or well == self.reference_well:
+            return 0.0
+        return self.well_draws[well - 1].wander(self.characterisation.stability, t)
 
     def well_at(self, well: int, t: float) -> float:
         """The true temperature in well `well` (1-based) at clock time `t`."""
         control = self.control_at(t)
-        return control + self.well_offset(well, control)
+        return control + self.well_offset(well, control) + self.well_wander(well, t)
 
     def transient_at(self, t: float) -> float:
         """What is left of the step response: a bound of |control mean - target| from t on."""

@@ -4,7 +4,11 @@ Why these physics: in a comparison the reference and the units under test are al
 thermometers read the same way; what differs is each probe's own error. Every channel
 therefore reads the temperature at whatever its input is wired to (a bath well), plus its
 probe's true error `offset + gain * T` (offset in degC at 0 degC, gain in degC per degC),
-plus noise, quantised to the display resolution. Tests read `true_error` (what a
+plus noise, quantised to the display resolution. A channel the bench file certifies
+(`[instruments.<name>.certificate.temperature]`, a reference probe) has no configured error:
+its true error at each certificate point is what the certificate says (-correction) plus a
+seeded draw ~ Normal(0, U/k), interpolated between the points, as a real reference differs
+from its certificate by an amount its uncertainty covers at the stated rate. Tests read `true_error` (what a
 calibration of that channel must find); the bench never tells anyone.
 
 A channel with nothing wired reads `ambient` (a probe lying on the bench).
@@ -42,14 +46,86 @@ _UNITS = ("C", "F", "K")
 
 @dataclass(frozen=True)
 class ProbeError:
-    """One channel's probe: true error offset + gain * T (degC), noise RMS (degC)."""
+    """One channel's probe: true error offset + gain * T (degC), noise RMS (degC).
+
+    A certified probe instead carries `table`, its true error at each certificate point
+    ((at degC, error degC), increasing `at`), interpolated linearly between the points and
+    extrapolated along the end segments."""
 
     offset: float = 0.0
     gain: float = 0.0
     noise: float = 0.0002
+    table: tuple[tuple[float, float], ...] = ()
 
     def error_at(self, temperature: float) -> float:
-        return self.offset + self.gain * temperature
+        if not self.table:
+            return self.offset + self.gain * temperature
+        pts = self.table
+        if len(pts) == 1:
+            return pts[0][1]
+        i = next((i for i in range(1, len(pts) - 1) if temperature <= pts[i][0]), len(pts) - 1)
+        a, b = pts[i - 1], pts[i]
+        return a[1] + (b[1] - a[1]) * (temperature - a[0]) / (b[0] - a[0])
+
+
+@dataclass(frozen=True)
+class TemperatureCertificate:
+    """`[instruments.<name>.certificate.temperature]`: the certified channel's corrections (true -
+    indicated) and expanded uncertainties U at coverage factor k, as the bench file states them."""
+
+    channel: int
+    k: float
+    points: tuple[tuple[float, float, float], ...]  # (at degC, correction degC, U degC)
+
+    @classmethod
+    def from_bench(cls, certificate: dict[str, Any], *, source: str, instrument: str,
+                   channels: int) -> TemperatureCertificate | None:
+        table = certificate.get("temperature")
+        if table is None:
+            return None
+        where = f"instruments.{instrument}.certificate.temperature"
+        fix = "write channel = 1, k = 2.0 and points = [{ at = 0.0, correction = -0.0013, U = 0.003 }, ...]"
+        if not isinstance(table, dict):
+            raise ConfigError(source, where, "must be a table", fix)
+        channel = table.get("channel", 1)
+        if isinstance(channel, bool) or not isinstance(channel, int) or not 1 <= channel <= channels:
+            raise ConfigError(source, f"{where}.channel", f"expected a channel 1..{channels}, got {channel!r}", fix)
+        k = table.get("k", 2.0)
+        if isinstance(k, bool) or not isinstance(k, int | float) or not math.isfinite(k) or k <= 0:
+            raise ConfigError(source, f"{where}.k", f"expected a coverage factor > 0, got {k!r}", "write k = 2.0")
+        raw = table.get("points")
+        if not isinstance(raw, list) or not raw:
+            raise ConfigError(source, f"{where}.points", "missing or empty", fix)
+        points = []
+        for i, entry in enumerate(raw):
+            if not isinstance(entry, dict):
+                raise ConfigError(source, f"{where}.points[{i}]", "must be a table", fix)
+            values = []
+            for key in ("at", "correction", "U"):
+                value = entry.get(key)
+                if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                    raise ConfigError(source, f"{where}.points[{i}].{key}", f"expected a number, got {value!r}", fix)
+                values.append(float(value))
+            if values[2] < 0:
+                raise ConfigError(source, f"{where}.points[{i}].U", "must be >= 0", fix)
+            points.append((values[0], values[1], values[2]))
+        ats = [p[0] for p in points]
+        if ats != sorted(ats) or len(set(ats)) != len(ats):
+            raise ConfigError(source, f"{where}.points", "points are not in strictly increasing order of at",
+                              "list the certificate points from the coldest to the hottest")
+        return cls(channel, float(k), tuple(points))
+
+    def true_errors(self, seed: int, instrument: str) -> tuple[tuple[float, float], ...]:
+        """The probe's true error at each certificate point: what the certificate says it is
+        (-correction) plus the deviation the certificate allows, drawn ~ Normal(0, U/k).
+
+        Seeded by (world seed, instrument, channel, point), so one world always has the same
+        probe, and a fresh seed is a fresh probe whose certificate is honest at its stated rate."""
+        drawn = []
+        for at, correction, expanded in self.points:
+            rng = stable_rng(seed, instrument, "certificate", self.channel, f"{at:.6g}")
+            drawn.append((at, -correction + float(rng.normal(0.0, expanded / self.k))))
+        return tuple(drawn)
 
 
 _PROBE_FIELDS = ("offset", "gain", "noise")
@@ -159,6 +235,23 @@ class ThermometerReadout(ScpiInstrument):
         )
         base = {key: params[key] for key in _PROBE_FIELDS}
         probes = {ch: ProbeError(**{**base, **params["channels"].get(ch, {})}) for ch in range(1, cls.CHANNELS + 1)}
+        certificate = TemperatureCertificate.from_bench(entry.certificate, source=source, instrument=entry.name,
+                                                        channels=cls.CHANNELS)
+        if certificate is not None:
+            # The certified probe's truth is its certificate, honest at the stated rate; an offset
+            # or gain written for that channel would be a second, contradicting truth.
+            override = params["channels"].get(certificate.channel, {})
+            clash = sorted(set(override) & {"offset", "gain"})
+            if clash:
+                overrides = entry.simulation.get("channels", [])
+                i = next(i for i, c in enumerate(overrides) if c.get("channel") == certificate.channel)
+                raise ConfigError(
+                    source, f"instruments.{entry.name}.simulation.channels[{i}].{clash[0]}",
+                    f"channel {certificate.channel} carries the certificate, which states its error",
+                    f"remove {' and '.join(clash)} from that channel (the simulation draws the probe's true "
+                    "error from the certificate's corrections and U/k)")
+            probes[certificate.channel] = ProbeError(
+                noise=probes[certificate.channel].noise, table=certificate.true_errors(seed, entry.name))
         return cls(
             entry.name, clock, seed=seed, serial=entry.serial or f"SIM{cls.MODEL}-0001", probes=probes,
             resolution=params["resolution"], measurement_time=params["measurement_time"],
