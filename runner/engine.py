@@ -37,7 +37,7 @@ from typing import Any
 
 from daq.bench import Bench
 from daq.clock import Clock
-from daq.errors import InstrumentError, TransportError
+from daq.errors import ConfigError, InstrumentError, TransportError
 from daq.events import EventSink, PointPhaseEvent, PointResultEvent, ReadingEvent, RunStatusEvent
 from daq.reading import Reading
 from daq.stability import StabilityCheck
@@ -45,10 +45,11 @@ from drivers.capabilities import MeterOverload
 from drivers.registry import build_driver, check_drivers, driver_class_of
 from procedures.base import PlannedPoint, Procedure, StabilityTimeout
 from procedures.context import OperatorDeclined
-from results.store import RunStore
+from results.store import RunStore, this_process
 from runner.control import Operator, RunAborted, RunControl
 
 SAFE_STATE_TIMEOUT = 10.0
+HEARTBEAT_SECONDS = 5.0
 RECONNECT_TIMEOUT = 30.0
 FAULT_CHOICES = ("retry", "skip", "abort")
 
@@ -153,20 +154,41 @@ class ReadingBuffer:
     rows: list[dict[str, Any]] = field(default_factory=list)
     oldest: float = 0.0
 
+    _timer: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
+
     async def add(self, row: dict[str, Any]) -> None:
         if not self.rows:
             self.oldest = time.monotonic()
         self.rows.append(row)
         if len(self.rows) >= self.batch_size or time.monotonic() - self.oldest >= self.max_age:
             await self.flush()
+        elif self._timer is None or self._timer.done():
+            # a slow instrument (NPLC 100: one reading per 2 s) must not leave its last reading in
+            # memory until the next one arrives: a timer commits it after max_age
+            self._timer = asyncio.get_running_loop().create_task(self._flush_later())
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(self.max_age)
+        await self.flush()
 
     async def flush(self) -> None:
-        rows, self.rows = self.rows, []
-        await self.store.add_readings(rows)
+        async with self._lock:  # one commit at a time, in order
+            rows, self.rows = self.rows, []
+            if rows:
+                await self.store.add_readings(rows)
 
-    def take(self) -> list[dict[str, Any]]:
-        rows, self.rows = self.rows, []
-        return rows
+    async def take(self) -> list[dict[str, Any]]:
+        """The rows not yet committed, for the point's final transaction: waits for a commit in
+        flight (so the point never completes before its earlier readings), then stops the timer."""
+        async with self._lock:
+            self.stop()
+            rows, self.rows = self.rows, []
+            return rows
+
+    def stop(self) -> None:
+        if self._timer is not None and not self._timer.done():
+            self._timer.cancel()
 
 
 class _PointContext:
@@ -305,9 +327,32 @@ class RunEngine:
         if record is None:
             raise ValueError(f"no run {run_id} in the store")
         validate_before_start(self.bench, self.procedure)
+        owner = this_process()
+        holder = await self.store.claim(run_id, owner)
+        if holder is not None:
+            raise ConfigError(f"run {run_id}", "--resume", f"the run is being run by {holder}",
+                              "let that process finish or stop it (Ctrl+C), then resume")
+        heartbeat = asyncio.get_running_loop().create_task(self._heartbeat(owner))
         task = asyncio.current_task()
         if task is not None:
             self.control.bind(task)
+        try:
+            return await self._execute_claimed(run_id, record)
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(BaseException):
+                await heartbeat
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.store.release(run_id, owner))
+
+    async def _heartbeat(self, owner: str) -> None:
+        """Tell other processes this run is alive (real time: it is about processes, not the bench)."""
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            with contextlib.suppress(Exception):
+                await self.store.heartbeat(self.run_id, owner)
+
+    async def _execute_claimed(self, run_id: int, record: Any) -> str:
         message = ""
         status = "failed"
         needed = self.procedure.instrument_names()
@@ -432,7 +477,7 @@ class RunEngine:
                 continue
             results = {channel: result.to_dict() for channel, result in outcome.results.items()}
             await self.store.complete_point(
-                run_id=self.run_id, point_index=point.index, attempt=attempt, pending_readings=buffer.take(),
+                run_id=self.run_id, point_index=point.index, attempt=attempt, pending_readings=await buffer.take(),
                 stability=outcome.stability.to_dict(with_trace=False), results=results,
             )
             for channel, result_dict in results.items():

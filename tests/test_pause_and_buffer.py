@@ -86,3 +86,24 @@ async def test_with_nobody_at_the_terminal_the_safe_answer_is_taken(monkeypatch)
     operator = TerminalOperator()
     assert await operator.confirm("apply 100 V?") is False
     assert await operator.choose("retry, skip or abort?", ("retry", "skip", "abort")) == "abort"
+
+
+async def test_a_lone_reading_is_committed_by_the_timer_not_by_the_next_reading(tmp_path):
+    """At NPLC 100 the next reading is 2 s away: the last one must not wait for it in memory."""
+    store = await RunStore.open(tmp_path / "t.sqlite")
+    run_id = await store.create_run(procedure_name="p", bench_name="b", bench_source="b", bench_toml="",
+                                    procedure_source="p", procedure_toml="", options={},
+                                    points=[{"nominal": 1.0, "unit": "V", "range": 1.0}])
+    attempt = await store.begin_attempt(run_id, 0)
+    buffer = ReadingBuffer(store, batch_size=64, max_age=0.05)
+    await buffer.add({"run_id": run_id, "point_index": 0, "attempt": attempt, "channel": "uut", "seq": 0,
+                      "t": 0.0, "value": 1.0, "unit": "V"})
+    count = 0
+    for _ in range(100):  # real time: this is about durability on the disk, not the bench's clock
+        await asyncio.sleep(0.01)
+        count = sqlite3.connect(tmp_path / "t.sqlite").execute("SELECT COUNT(*) FROM readings").fetchone()[0]
+        if count:
+            break
+    assert count == 1
+    assert await buffer.take() == []
+    await store.close()

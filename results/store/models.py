@@ -32,6 +32,9 @@ class RunRow(Base):
     procedure_toml: Mapped[str] = mapped_column(Text)
     options_json: Mapped[str] = mapped_column(Text, default="{}")
     operator: Mapped[str] = mapped_column(String(200), default="")
+    owner: Mapped[str | None] = mapped_column(String(200), default=None)
+    """host:pid of the process running it now; two processes must never drive one run's instruments."""
+    heartbeat_at: Mapped[float | None] = mapped_column(Float, default=None)
 
 
 class PlannedPointRow(Base):

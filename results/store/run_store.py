@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import socket
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -123,6 +126,36 @@ class RunStore:
                 run.id, run.status, run.procedure_name, run.bench_source, run.bench_toml, run.procedure_source,
                 run.procedure_toml, json.loads(run.options_json), run.created_at, set(done), int(planned or 0),
             )
+
+    # -- who runs it ---------------------------------------------------------------------------
+    async def claim(self, run_id: int, owner: str, *, stale_after: float = 30.0) -> str | None:
+        """Take the run for `owner` (host:pid). Returns None on success, else who holds it.
+
+        A holder is gone when its heartbeat is older than `stale_after` seconds, or when it is a
+        process on this host that no longer exists (a killed run is resumable at once). The claim
+        is a compare-and-set on the previous owner, so two claimants cannot both win."""
+        async with self.sessions.begin() as s:
+            row = (await s.execute(select(RunRow.owner, RunRow.heartbeat_at).where(RunRow.id == run_id))).first()
+            if row is None:
+                return None
+            holder, beat = row
+            now = time.time()
+            if holder and holder != owner and not _gone(holder, beat, now, stale_after):
+                return f"{holder}, last heard {now - (beat or now):.0f} s ago"
+            condition = RunRow.owner.is_(None) if holder is None else RunRow.owner == holder
+            result = await s.execute(update(RunRow).where(RunRow.id == run_id, condition)
+                                     .values(owner=owner, heartbeat_at=now))
+            return None if _rowcount(result) == 1 else "another process that claimed it at the same moment"
+
+    async def heartbeat(self, run_id: int, owner: str) -> None:
+        async with self.sessions.begin() as s:
+            await s.execute(update(RunRow).where(RunRow.id == run_id, RunRow.owner == owner)
+                            .values(heartbeat_at=time.time()))
+
+    async def release(self, run_id: int, owner: str) -> None:
+        async with self.sessions.begin() as s:
+            await s.execute(update(RunRow).where(RunRow.id == run_id, RunRow.owner == owner)
+                            .values(owner=None, heartbeat_at=None))
 
     async def set_status(self, run_id: int, status: str, message: str = "") -> None:
         values: dict[str, Any] = {"status": status, "message": message}
@@ -240,6 +273,28 @@ class RunStore:
             rows = (await s.scalars(select(RunEventRow).where(RunEventRow.run_id == run_id)
                                     .order_by(RunEventRow.id))).all()
             return [{"at": r.at, "kind": r.kind, "message": r.message} for r in rows]
+
+
+def this_process() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _gone(holder: str, beat: float | None, now: float, stale_after: float) -> bool:
+    if beat is None or now - beat > stale_after:
+        return True
+    host, _, pid = holder.rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+    return False
+
+
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _dof(x: Any) -> float:
