@@ -872,6 +872,16 @@ def mc_json(data: Any, *, source: str) -> dict[str, Any]:
         max_trials=options.max_trials,
     )
     result = mc.to_dict()
+    for output in result["outputs"].values():
+        # the contract's per-output keys: U is the half-width of the probabilistically symmetric
+        # interval and k = U / u; degrees of freedom belong to the GUM's t approximation, which
+        # Monte Carlo does not make (JCGM 101 5.11): reported as "inf" with that note
+        low, high = output["interval"]
+        output["U"] = (high - low) / 2.0
+        output["k"] = output["U"] / output["u"] if output["u"] > 0 else None
+        output["dof"] = "inf"
+    result["note"] = ("Monte Carlo: U is the half-width of the probabilistically symmetric coverage interval, "
+                      "k = U/u; dof is not used by JCGM 101 (shown as inf); the budget is the GUM's")
     try:
         gum = evaluate_gum(model, coverage, **gum_options)
     except ConfigError as exc:
@@ -881,4 +891,6 @@ def mc_json(data: Any, *, source: str) -> dict[str, Any]:
     validations = validate_gum(gum, mc, interval=options.validate_with, significant_digits=options.significant_digits)
     result["validation"] = validation_to_dict(validations)
     result["gum"] = gum.to_dict()
+    for name, output in result["outputs"].items():
+        output["budget"] = result["gum"]["outputs"][name]["budget"]
     return result

@@ -76,6 +76,8 @@ async def run_session(
     """`manual_reader(name)`: who reads a MANUAL instrument; by default the simulated operator in a
     simulated run, else the operator at the terminal."""
     console = console or Console(stderr=True)
+    if resume is not None and "://" not in options.db and not Path(options.db).exists():
+        raise ConfigError(options.db, "--db", "no such database file", "give the --db the run was started with")
     store = await RunStore.open(options.db)
     try:
         if resume is not None:

@@ -72,4 +72,7 @@ async def test_an_unreachable_broker_never_blocks_acquisition(tmp_path, bench_to
     await sink.aclose(drain_timeout=0.1)
     assert outcome.status == "completed"
     assert sink.published == 0
-    assert sink.dropped > 0  # oldest telemetry dropped, acquisition went on
+    assert sink.dropped > 0  # oldest readings dropped, acquisition went on
+    # ...but never a result or a status while readings could go instead: all kept for the broker
+    kinds = [json.loads(payload)["kind"] for _, payload, _ in sink.important]
+    assert kinds.count("point") == 5 and kinds.count("status") == 2

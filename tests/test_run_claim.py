@@ -70,3 +70,15 @@ async def test_resuming_a_run_that_another_process_runs_is_refused_before_any_in
         assert {name: srv.connections_accepted for name, srv in servers.items()} == before
     finally:
         await running.close()
+
+
+async def test_a_database_from_an_older_version_is_refused_clearly(tmp_path):
+    import sqlite3
+
+    db = tmp_path / "old.sqlite"
+    con = sqlite3.connect(db)  # a runs table as an earlier version wrote it
+    con.execute("CREATE TABLE runs (id INTEGER PRIMARY KEY, created_at TEXT)")
+    con.commit()
+    con.close()
+    with pytest.raises(ConfigError, match="older version"):
+        await RunStore.open(db)

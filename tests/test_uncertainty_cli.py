@@ -146,3 +146,15 @@ def test_compare_prints_scores_with_their_verdicts(runner: CliRunner, tmp_path: 
     lines = {line.split()[1]: line for line in result.stdout.splitlines() if line.strip().startswith("lab")}
     assert "+0.45 satisfactory" in lines["A"]  # En = 0.02 / sqrt(0.04^2 + 0.02^2)
     assert "+2.04 unsatisfactory" in lines["C"]
+
+
+def test_monte_carlo_json_keeps_the_contract(runner: CliRunner, tmp_path: Path) -> None:
+    data = {**H1, "mc": {"trials": 100_000, "seed": 3}}
+    result = runner.invoke(uncertainty_app, ["evaluate", str(write(tmp_path, "h1.json", data)), "--method", "mc",
+                                             "--json"])
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout)["outputs"]["l"]
+    assert {"value", "u", "dof", "k", "U", "interval", "unit", "budget"} <= set(out)
+    low, high = out["interval"]
+    assert out["U"] == pytest.approx((high - low) / 2) and out["k"] == pytest.approx(out["U"] / out["u"])
+    assert [row["input"] for row in out["budget"]][0] == "ls"

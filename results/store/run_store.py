@@ -17,10 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, func, insert, select, update
+from sqlalchemy import event, func, insert, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from daq.errors import ConfigError
 from results.store.models import (
     AttemptRow,
     Base,
@@ -82,6 +83,12 @@ class RunStore:
 
         async with engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
+            missing = await conn.run_sync(_missing_columns)
+        if missing:
+            await engine.dispose()
+            raise ConfigError(str(path_or_url), "(database)",
+                              f"made by an older version of this program (no column {missing[0]})",
+                              "give a new --db file; the old one stays readable with the version that wrote it")
         return cls(engine)
 
     async def close(self) -> None:
@@ -273,6 +280,16 @@ class RunStore:
             rows = (await s.scalars(select(RunEventRow).where(RunEventRow.run_id == run_id)
                                     .order_by(RunEventRow.id))).all()
             return [{"at": r.at, "kind": r.kind, "message": r.message} for r in rows]
+
+
+def _missing_columns(sync_conn: Any) -> list[str]:
+    """Columns the models need that an existing database lacks (there are no migrations yet)."""
+    inspector = inspect(sync_conn)
+    missing = []
+    for table in Base.metadata.sorted_tables:
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        missing += [f"{table.name}.{c.name}" for c in table.columns if c.name not in have]
+    return missing
 
 
 def this_process() -> str:

@@ -1,8 +1,9 @@
 """Live telemetry over MQTT (aiomqtt), never in the way of acquisition.
 
 `emit` only puts the event on a bounded queue and returns; a background task publishes it.
-When the broker is away the task reconnects with back-off; when the queue is full the
-oldest telemetry is dropped (the store, not the broker, is the record) and counted.
+When the broker is away the task reconnects with back-off; when a queue is full its oldest
+entry is dropped and counted (the store, not the broker, is the record). Readings and
+results queue apart, so a flood of readings never pushes out a point result or a status.
 
 Topics: `<prefix>/<run_id>/status`, `/reading`, `/point`, `/phase`; JSON payloads.
 Readings are published at QoS 0, results and status at QoS 1.
@@ -14,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import math
+from collections import deque
 from typing import Any
 from urllib.parse import urlparse
 
@@ -40,7 +42,12 @@ class MqttSink:
         self.username = parsed.username
         self.password = parsed.password
         self.prefix = prefix.rstrip("/")
-        self.queue: asyncio.Queue[tuple[str, bytes, int]] = asyncio.Queue(maxsize=queue_size)
+        # two bounded queues: readings (QoS 0) may be dropped, oldest first, when the broker is
+        # away; results and status (QoS 1) go first and are only dropped when they alone fill theirs
+        self.readings: deque[tuple[str, bytes, int]] = deque()
+        self.important: deque[tuple[str, bytes, int]] = deque()
+        self.queue_size = queue_size
+        self._ready = asyncio.Event()
         self.dropped = 0
         self.published = 0
         self.connected = asyncio.Event()
@@ -53,14 +60,21 @@ class MqttSink:
         data = event_to_dict(event)
         topic = f"{self.prefix}/{data['run_id']}/{data['kind']}"
         qos = 0 if data["kind"] in ("reading", "phase") else 1
-        payload = json.dumps(_jsonable(data)).encode()
-        try:
-            self.queue.put_nowait((topic, payload, qos))
-        except asyncio.QueueFull:
-            with contextlib.suppress(asyncio.QueueEmpty):
-                self.queue.get_nowait()
-                self.dropped += 1
-            self.queue.put_nowait((topic, payload, qos))
+        target = self.readings if qos == 0 else self.important
+        if len(target) >= self.queue_size:
+            target.popleft()
+            self.dropped += 1
+        target.append((topic, json.dumps(_jsonable(data)).encode(), qos))
+        self._ready.set()
+
+    def pending(self) -> int:
+        return len(self.readings) + len(self.important)
+
+    async def _next(self) -> tuple[str, bytes, int]:
+        while not self.important and not self.readings:
+            self._ready.clear()
+            await self._ready.wait()
+        return self.important.popleft() if self.important else self.readings.popleft()
 
     async def _publish_forever(self) -> None:
         import aiomqtt
@@ -75,7 +89,7 @@ class MqttSink:
                     backoff = 0.2
                     while True:
                         if pending is None:
-                            pending = await self.queue.get()
+                            pending = await self._next()
                         topic, payload, qos = pending
                         await client.publish(topic, payload, qos=qos)
                         pending = None
@@ -93,7 +107,7 @@ class MqttSink:
             return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + drain_timeout
-        while not self.queue.empty() and self.connected.is_set() and loop.time() < deadline:
+        while self.pending() and self.connected.is_set() and loop.time() < deadline:
             await asyncio.sleep(0.02)
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
