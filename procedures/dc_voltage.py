@@ -14,6 +14,7 @@ repeats = 10
 nplc = 10
 settle_nplc = 1               # optional: faster readings while waiting for stability
 decision_rule = "guarded"     # ILAC-G8 guarded acceptance (w = U) or "simple"
+guard_band = 1.0              # optional, guarded rule only: w = guard_band x U
 [roles]
 source = "calibrator"
 uut = "dmm"
@@ -136,6 +137,7 @@ class DcVoltageProcedure:
     nplc: float = 10.0
     settle_nplc: float | None = None  # faster integration while watching for stability; None: same as nplc
     decision_rule: Rule = "guarded"
+    guard_band_factor: float | None = None  # w = factor x U for the guarded rule (None: w = U)
     coverage: float = 0.9545
     source: str = "<procedure>"
     text: str = ""
@@ -266,6 +268,7 @@ class DcVoltageProcedure:
             rule=self.decision_rule,
             p=self.coverage,
             ref_note=f"{self.source_role} certificate, k = {self.reference.k:g}",
+            guard_band_factor=self.guard_band_factor,
         )
 
 
@@ -277,6 +280,19 @@ def _seconds(value: Any, source: str, field_name: str) -> float:
 def _volts(value: Any, source: str, field_name: str) -> float:
     return magnitude_in(parse_quantity(value, source=source, field=field_name, unit="V"), "V",
                         source=source, field=field_name)
+
+
+def _guard_band_factor(head: dict[str, Any], rule: Rule, source: str) -> float | None:
+    if "guard_band" not in head:
+        return None
+    value = head["guard_band"]
+    if rule != "guarded":
+        raise ConfigError(source, "procedure.guard_band", "a guard band needs the guarded decision rule",
+                          'write decision_rule = "guarded", or remove guard_band')
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 3:
+        raise ConfigError(source, "procedure.guard_band", f"expected a multiple of U between 0 and 3, got {value!r}",
+                          "write e.g. guard_band = 0.5 (w = 0.5 U; ILAC-G8:2019 4.2.3)")
+    return float(value)
 
 
 def _optional_positive(table: dict[str, Any], key: str, source: str, where: str) -> float | None:
@@ -381,6 +397,7 @@ def parse_procedure(text: str, *, source: str = "<procedure>") -> DcVoltageProce
         nplc=_optional_positive(head, "nplc", source, "procedure") or 10.0,
         settle_nplc=_optional_positive(head, "settle_nplc", source, "procedure"),
         decision_rule=rule,
+        guard_band_factor=_guard_band_factor(head, rule, source),
         coverage=float(coverage),
         source=source,
         text=text,

@@ -61,6 +61,7 @@ def decide(
     upper_limit: float,
     rule: Rule = "guarded",
     guard_band: float | None = None,
+    guard_band_label: str | None = None,
 ) -> Decision:
     """Pass, fail or undecided for a measured value (here: an error of indication) against limits."""
     _check_finite(measured_error, "measured error")
@@ -103,7 +104,8 @@ def decide(
     else:
         if not math.isfinite(guard_band) or guard_band < 0:
             raise ValueError(f"guard band must be finite and >= 0, got {guard_band!r}")
-        w, rule_text = float(guard_band), f"ILAC-G8:2019 guarded acceptance, w = {guard_band:.6g}"
+        w = float(guard_band)
+        rule_text = f"ILAC-G8:2019 guarded acceptance, w = {guard_band_label or f'{guard_band:.6g}'}"
     acceptance_lower, acceptance_upper = lower_limit + w, upper_limit - w
     rejection_lower, rejection_upper = lower_limit - w, upper_limit + w
 

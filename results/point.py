@@ -111,6 +111,7 @@ def evaluate_comparison_point(
     ref_note: str = "",
     *,
     guard_band: Any = None,
+    guard_band_factor: float | None = None,
 ) -> PointResult:
     """Evaluate E = x_UUT - x_ref at one point; readings are magnitudes in `unit`.
 
@@ -168,7 +169,12 @@ def evaluate_comparison_point(
     U_unrounded = estimate.U
     reported = round_result(error, U_unrounded)
     w = None if guard_band is None else _magnitude(guard_band, unit, "guard_band")
-    decision = decide(error, U_unrounded, -tolerance_value, tolerance_value, rule=rule, guard_band=w)
+    if guard_band_factor is not None:  # ILAC-G8:2019 4.2.3: w = r U, r chosen by the lab or the customer
+        if w is not None:
+            raise ValueError("give guard_band or guard_band_factor, not both")
+        w = guard_band_factor * U_unrounded
+    decision = decide(error, U_unrounded, -tolerance_value, tolerance_value, rule=rule, guard_band=w,
+                      guard_band_label=None if guard_band_factor is None else f"{guard_band_factor:g} U")
     uut_std = uut.u * math.sqrt(len(uut_values))
     return PointResult(
         nominal=nominal_value,

@@ -139,3 +139,11 @@ def test_the_point_is_evaluated_by_the_general_gum_core() -> None:
     )
     e = evaluate_gum(model)["E"]
     assert (e.value, e.u, e.dof, e.k) == pytest.approx((r.error, r.u_c, r.dof_eff, r.k), rel=1e-9)
+
+
+def test_a_configured_guard_band_is_a_multiple_of_U() -> None:
+    full = evaluate(tolerance=12e-6)  # error 10 uV, U 2.59 uV: 10 > 12 - 2.59 -> undecided with w = U
+    half = evaluate(tolerance=12e-6, guard_band_factor=0.5)  # 10 <= 12 - 1.3 -> pass with w = U/2
+    assert full.decision.outcome == "undecided" and half.decision.outcome == "pass"
+    assert half.decision.guard_band == pytest.approx(0.5 * half.U_unrounded)
+    assert half.decision.rule == "ILAC-G8:2019 guarded acceptance, w = 0.5 U"
