@@ -44,8 +44,9 @@ async def test_readings_results_and_status_reach_the_broker(mosquitto, tmp_path,
         sink.start()
         outcome = await _run_with(sink, tmp_path, bench_toml, procedure_toml)
         await sink.aclose(drain_timeout=5)
-        for _ in range(100):
-            if any(t.endswith("/status") and m["status"] == "completed" for t, m in received):
+        for _ in range(200):  # results go first, readings after: wait for both
+            done = any(t.endswith("/status") and m["status"] == "completed" for t, m in received)
+            if done and len(received) >= sink.published:  # everything the sink handed to the broker
                 break
             await asyncio.sleep(0.05)
         collector.cancel()

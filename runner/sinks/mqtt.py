@@ -52,6 +52,7 @@ class MqttSink:
         self.published = 0
         self.connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._in_flight: tuple[str, bytes, int] | None = None
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._publish_forever())
@@ -68,7 +69,8 @@ class MqttSink:
         self._ready.set()
 
     def pending(self) -> int:
-        return len(self.readings) + len(self.important)
+        """Messages not yet handed to the broker, the one being published included."""
+        return len(self.readings) + len(self.important) + (self._in_flight is not None)
 
     async def _next(self) -> tuple[str, bytes, int]:
         while not self.important and not self.readings:
@@ -80,7 +82,6 @@ class MqttSink:
         import aiomqtt
 
         backoff = 0.2
-        pending: tuple[str, bytes, int] | None = None
         while True:
             try:
                 async with aiomqtt.Client(self.host, self.port, username=self.username, password=self.password,
@@ -88,11 +89,11 @@ class MqttSink:
                     self.connected.set()
                     backoff = 0.2
                     while True:
-                        if pending is None:
-                            pending = await self._next()
-                        topic, payload, qos = pending
+                        if self._in_flight is None:
+                            self._in_flight = await self._next()
+                        topic, payload, qos = self._in_flight
                         await client.publish(topic, payload, qos=qos)
-                        pending = None
+                        self._in_flight = None
                         self.published += 1
             except asyncio.CancelledError:
                 raise
