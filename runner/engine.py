@@ -44,7 +44,7 @@ from daq.stability import StabilityCheck
 from drivers.capabilities import MeterOverload
 from drivers.registry import build_driver, check_drivers, driver_class_of
 from procedures.base import PlannedPoint, Procedure, StabilityTimeout
-from procedures.context import OperatorDeclined
+from procedures.context import OperatorDeclined, OperatorTask
 from results.store import RunStore, this_process
 from runner.control import Operator, RunAborted, RunControl
 
@@ -236,6 +236,9 @@ class _PointContext:
     async def confirm(self, question: str) -> bool:
         return await self._engine.confirm(question)
 
+    async def instruct(self, task: OperatorTask) -> None:
+        await self._engine.instruct(task)
+
 
 class RunEngine:
     def __init__(
@@ -253,6 +256,7 @@ class RunEngine:
         redo_skipped: bool = False,
         stuck_check: dict[str, Any] | None = None,
         manual_reader: Callable[[str], Any] | None = None,
+        simulated_operator: Callable[[OperatorTask], Any] | None = None,
     ) -> None:
         """`fault_attempts`: failed attempts in a row at one point before the operator is asked;
         `redo_skipped`: on resume, measure points an operator skipped before; `stuck_check`:
@@ -271,6 +275,8 @@ class RunEngine:
         self.redo_skipped = redo_skipped
         self.stuck_check = dict(stuck_check or {})
         self.manual_reader = manual_reader
+        self.simulated_operator = simulated_operator
+        """Who does an operator's hands-on tasks in a simulated run (on the simulated instruments)."""
         """Instrument name -> who reads it, for MANUAL instruments (the operator, or a simulated one)."""
         self.skipped: list[str] = []
         self.run_id = 0
@@ -289,6 +295,20 @@ class RunEngine:
         answer = await self.operator.confirm(question)
         await self.store.log_event(self.run_id, "prompt", f"{question} -> {'yes' if answer else 'no'}")
         return answer
+
+    async def instruct(self, task: OperatorTask) -> None:
+        """A hands-on task: sources safe first (a person is at the bench), then done and journalled."""
+        problems = await asyncio.shield(self._safe_state_all())
+        if problems:
+            raise RuntimeError("; ".join(problems))
+        if self.simulated_operator is not None:
+            done = self.simulated_operator(task)
+            if asyncio.iscoroutine(done):
+                await done
+            await self.store.log_event(self.run_id, "task", f"{task.text} -> done by the simulated operator")
+            return
+        if not await self.confirm(f"{task.text}. Done?"):
+            raise OperatorDeclined(f"operator did not do: {task.text}")
 
     async def choose(self, question: str, options: Sequence[str]) -> str:
         ask = getattr(self.operator, "choose", None)

@@ -72,6 +72,7 @@ async def run_session(
     sinks: list[EventSink] | None = None,
     on_created: Any = None,
     manual_reader: Any = None,
+    simulated_operator: Any = None,
 ) -> SessionOutcome:
     """`manual_reader(name)`: who reads a MANUAL instrument; by default the simulated operator in a
     simulated run, else the operator at the terminal."""
@@ -127,8 +128,12 @@ async def run_session(
 
             def manual_reader(name: str) -> Any:
                 return readings
+        if simulated_operator is None and world is not None:
+            def simulated_operator(task: Any) -> Any:
+                model: Any = world[task.instrument]  # a simulator that an operator can act on
+                return model.perform(task.action, **task.arguments)
         engine = RunEngine(bench, procedure, store, clock, operator=operator, sinks=all_sinks, control=control,
-                           manual_reader=manual_reader)
+                           manual_reader=manual_reader, simulated_operator=simulated_operator)
         if resume is None:
             run_id = await engine.create(options.to_record(), options.operator_name)
         else:
