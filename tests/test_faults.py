@@ -342,3 +342,17 @@ def test_stuck_reading_check_flags_only_what_the_noise_makes_impossible():
         assert check.add(float(v)) is None
     flagged = [i for i in range(10) if check.add(3.0)]
     assert flagged and flagged[0] <= 8 and "stuck reading" in str(check.add(3.0))
+
+
+@pytest.mark.parametrize("kind", list(CASES))
+async def test_each_fault_over_visa_is_recovered_by_repeating_the_point(tmp_path, kind):
+    """The same faults with the DMM reached through pyvisa-py (`visa = true`), as a GPIB or USB
+    instrument would be: the VISA transport's timeout, reconnect and error mapping carry the recovery."""
+    name, command, phase, nth, options, edits, words = CASES[kind]
+    if kind in ("drop", "truncate", "power_cycle"):
+        words = "Transport"  # pyvisa-py reports a closed socket as an I/O error or a timeout
+    text = _bench_text(timeout=0.5, noise=edits.get("noise")).replace(
+        'serial = "SIM34465A-0001"\n', 'serial = "SIM34465A-0001"\nvisa = true\n')
+    out = await _run(tmp_path, text, arm=[(FAULTY, phase, _arm(name, kind, command, **options), nth)])
+    assert out["running"].faults(name).fired(kind) >= 1
+    _check_recovered(out, FAULTY, words, measured_before=kind != "error")
