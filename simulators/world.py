@@ -9,6 +9,7 @@ of time its source presents (0 V when nothing is wired).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from daq.bench import Bench, InstrumentEntry
@@ -60,11 +61,24 @@ class SimulatedWorld:
         self._wire()
 
     def _build(self, entry: InstrumentEntry) -> ScpiInstrument:
-        model = MODELS.get(entry.driver)
+        # an instrument reached through a lab's own map file (scpi:..., modbus-map:...) names the
+        # simulator that stands in for it: `[instruments.X.simulation] simulator = "keysight34465a"`
+        stand_in = entry.simulation.get("simulator")
+        if stand_in is not None:
+            if not isinstance(stand_in, str) or stand_in not in MODELS:
+                raise ConfigError(self.bench.source, f"instruments.{entry.name}.simulation.simulator",
+                                  f"no simulator {stand_in!r}", f"use one of {', '.join(sorted(MODELS))}")
+            entry = dataclasses.replace(entry, simulation={k: v for k, v in entry.simulation.items()
+                                                           if k != "simulator"})
+        name = stand_in or entry.driver
+        model = MODELS.get(name)
         if model is None:
+            fix = f"use one of {', '.join(sorted(MODELS))}"
+            if ":" in entry.driver:
+                fix = f'name the simulator that stands in for it: simulator = "..." in its [simulation]; {fix}'
             raise ConfigError(
                 self.bench.source, f"instruments.{entry.name}.driver",
-                f"no simulator for driver {entry.driver!r}", f"use one of {', '.join(sorted(MODELS))}",
+                f"no simulator for driver {entry.driver!r}", fix,
             )
         instrument: ScpiInstrument = model.from_bench_entry(entry, source=self.bench.source, clock=self.clock,
                                                             seed=self.seed)

@@ -274,3 +274,19 @@ async def test_a_dc_voltage_run_through_generic_scpi_maps(tmp_path, bench_toml, 
     for r, p in zip(outcome.results, outcome.procedure.points, strict=True):
         assert abs(r["error"] - running.world.true_error("dmm", p.nominal, p.range_)) <= 2 * r["U"]
     assert running.world.calibrator("calibrator").operating is False
+
+
+async def test_daq_sim_stands_in_for_a_map_driven_instrument(bench_toml):
+    """`simulator = "..."` lets `daq sim` serve an instrument that the bench reaches through a map file."""
+    data = Path(__file__).resolve().parents[1] / "runner" / "data"
+    text = bench_toml.replace('driver = "keysight34465a"', f'driver = "scpi:{data / "scpi-34465a.toml"}"').replace(
+        "[instruments.dmm.simulation]\n", '[instruments.dmm.simulation]\nsimulator = "keysight34465a"\n')
+    running = await start_bench(parse_bench(text, source="bench.toml"), VirtualClock())
+    try:
+        assert running.world.true_error("dmm", 10.0, 10.0) != 0.0
+        assert "dmm" in running.resources
+    finally:
+        await running.close()
+    with pytest.raises(ConfigError, match="simulator"):
+        await start_bench(parse_bench(text.replace('simulator = "keysight34465a"', 'simulator = "hp9999"'),
+                                      source="bench.toml"), VirtualClock())
