@@ -10,6 +10,39 @@ descending errors, which the report lists.
 Model per point: E = x_uut - (x_ref + c_ref) - d_std + d_res, with c_ref the controller's
 certificate correction, d_std its certificate U/k and d_res the UUT's reading resolution.
 
+What the budget is for a dial gauge read by an operator (checked against the simulated
+operator over many seeded worlds, tests/test_pressure_coverage.py):
+
+- *Resolution.* The operator reads to `resolution` (a fraction of a division) and rounds:
+  d_res is rectangular with a = resolution / 2. The mean of the n rounded readings is off
+  by at most a as well, whatever the scatter, so one resolution term per point is right.
+- *Operator scatter.* Type A from the n readings (x_uut, t with n - 1 degrees of freedom).
+  With 3 readings quantised to the resolution, s is 0 at most points (all three alike);
+  that is not a claim of no scatter but of scatter below what the resolution shows, and the
+  resolution term covers it: while the operator's scatter stays below about 0.4 of the
+  resolution, this budget covers the true error at its stated rate. Letting repeatability
+  not fall below the resolution contribution (counting it a second time) was tried and not
+  taken: it states 100 % coverage there (U 1.4 times the k = 2 one, 1.7 times the propagated
+  one). An operator whose scatter reaches the reading resolution is reading to a resolution
+  finer than he can: read to a coarser one, or take more repeats (three readings with 2
+  degrees of freedom cannot tell).
+- *Coverage interval.* With s = 0 the combined distribution is the resolution's rectangle
+  (plus a small normal from the reference): GUM G.6.5's Welch-Satterthwaite / t route and
+  k = 2 do not apply, and k = 2 on a rectangle states 100 % coverage, not 95 %. U is
+  therefore the half-width of the probabilistically symmetric coverage interval from
+  propagating the input distributions (JCGM 101, `results.montecarlo.evaluate_mc`, fixed
+  seed so a point's result is reproducible); u_c, the budget lines and nu_eff stay the GUM
+  ones, k is U / u_c. For a normal-dominated budget this gives the familiar k ~ 2.
+- *Hysteresis.* Each point is reported in its own direction (up or down): the error found is
+  the gauge's error *in that direction*, hysteresis included, so hysteresis is no uncertainty
+  of that point. It is a property of the gauge, reported from the differences between a
+  pressure's down and up errors. Note the turning points: the top pressure "down" follows
+  the top pressure "up" without the needle reversing, and "0 up" of a later cycle follows
+  "0 down" of the one before, so those readings carry the direction of their approach (the
+  hysteresis at the end points shows ~0). A certificate that reports one error per pressure
+  (mean of up and down) must add the hysteresis to its uncertainty (EURAMET cg-17); this
+  procedure does not report such a mean.
+
 ```toml
 [procedure]
 kind = "pressure_gauge"
@@ -53,10 +86,30 @@ from results.decision import Rule, decide
 from results.gum import DEFAULT_COVERAGE_PROBABILITY, UncertaintyBudget, UncertaintyComponent, type_a
 from results.measurement_model import MeasurementModel, evaluate_gum
 from results.model_inputs import InputQuantity
+from results.montecarlo import evaluate_mc
 from results.point import PointResult
 from results.rounding import round_result
 
 MODEL = "x_uut - x_ref - c_ref - d_std + d_res"
+#: Monte Carlo trials for a point's coverage interval (JCGM 101), and the seed that makes it reproducible.
+MC_TRIALS = 100_000
+MC_SEED = 20240607
+
+
+@dataclass(frozen=True)
+class PropagatedBudget(UncertaintyBudget):
+    """A GUM budget (components, u_c, nu_eff) whose U is the half-width of the coverage interval
+    from propagating the distributions (JCGM 101): k = U / u_c."""
+
+    expanded: float = math.nan
+
+    @property
+    def k(self) -> float:
+        return self.expanded / self.u_c if self.u_c > 0 else math.nan
+
+    @property
+    def U(self) -> float:
+        return self.expanded
 
 
 def evaluate_pressure_point(
@@ -76,23 +129,27 @@ def evaluate_pressure_point(
                                "normal" if math.isinf(certificate.dof) else "t", unit=unit),
         "d_res": InputQuantity.from_half_width("d_res", 0.0, uut_resolution / 2, "rectangular", unit=unit),
     }
-    estimate = evaluate_gum(MeasurementModel({"E": MODEL}, inputs, output_units={"E": unit}, source="point"), p)["E"]
+    model = MeasurementModel({"E": MODEL}, inputs, output_units={"E": unit}, source="point")
+    estimate = evaluate_gum(model, p)["E"]
+    interval = evaluate_mc(model, trials=MC_TRIALS, seed=MC_SEED, coverage=p)["E"].interval
+    expanded = max(estimate.value - interval.low, interval.high - estimate.value)
     c = {line.input: line.sensitivity for line in estimate.budget}
-    budget = UncertaintyBudget((
+    budget = PropagatedBudget((
         uut, ref,
         UncertaintyComponent("reference standard", "B", inputs["d_std"].distribution, inputs["d_std"].u,
                              c["d_std"], inputs["d_std"].dof,
                              note=f"{ref_note}; correction {correction:+.5g} {unit} applied"),
         UncertaintyComponent("UUT resolution", "B", "rectangular", inputs["d_res"].u, c["d_res"], math.inf,
-                             note=f"a = {uut_resolution / 2:g} {unit}"),
-    ), p=p)
-    reported = round_result(estimate.value, estimate.U)
+                             note=f"a = {uut_resolution / 2:g} {unit}; U from the propagated distributions "
+                                  "(JCGM 101), not k = 2: a dominant rectangle is not normal (GUM G.6.5)"),
+    ), p=p, expanded=expanded)
+    reported = round_result(estimate.value, budget.U)
     return PointResult(
         nominal=nominal, unit=unit, n=len(uut_values), ref_mean=ref.value + correction, uut_mean=uut.value,
         uut_std=uut.u * math.sqrt(len(uut_values)), error=estimate.value, correction=-estimate.value,
-        u_c=estimate.u, dof_eff=estimate.dof, k=estimate.k, U=reported.U, error_rounded=reported.value,
-        U_unrounded=estimate.U, tolerance=tolerance,
-        decision=decide(estimate.value, estimate.U, -tolerance, tolerance, rule=rule), budget=budget,
+        u_c=estimate.u, dof_eff=estimate.dof, k=budget.k, U=reported.U, error_rounded=reported.value,
+        U_unrounded=budget.U, tolerance=tolerance,
+        decision=decide(estimate.value, budget.U, -tolerance, tolerance, rule=rule), budget=budget,
         error_text=reported.value_text, U_text=reported.U_text,
     )
 

@@ -8,9 +8,16 @@ with a small fluctuation (`stability`, RMS, a deterministic sum of sinusoids so 
 observer sees the same pressure at the same clock time).
 
 The controller controls its *own sensor's* reading to the setpoint, and that sensor has a
-true error `offset + gain * p` (bar; the reference's certificate in the bench file states
-its correction). The true pressure therefore settles at the setpoint minus that error:
-that is what the wired gauge sees and what a calibration must find.
+true error. When the bench file certifies the sensor (`[instruments.<name>.certificate.pressure]`,
+`k` and `points = [{ at, correction, U }]`, correction = true - indicated, bar gauge) the
+true error at each certificate point is what the certificate says (-correction) plus a
+seeded draw ~ Normal(0, U/k), interpolated linearly between the points and extrapolated
+along the end segments: a real reference differs from its certificate by an amount its
+uncertainty covers at the stated rate, and a fresh seed is a fresh sensor. `offset` and
+`gain` are then refused (a second, contradicting truth). Without a certificate the true
+error is `offset + gain * p` (bar). The true pressure settles where the sensor reads the
+setpoint, i.e. at the setpoint minus that error: that is what the wired gauge sees and what
+a calibration must find.
 
 In-limits: `:SENS:PRES:INL?` -> `:SENS:PRES:INL 1000.50, 1`; the flag is 1 only while the
 output is on and the reading has stayed within `:SOUR:PRES:INL` (in the current unit) of the
@@ -36,6 +43,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from daq.bench import InstrumentEntry
@@ -69,6 +77,67 @@ FLUCTUATION_PERIODS = (2.0, 40.0)
 IN_LIMITS_SAMPLES = 60
 
 VENT_IDLE, VENT_VENTING, VENT_DONE = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class PressureCertificate:
+    """`[instruments.<name>.certificate.pressure]` as the simulation reads it: the sensor's
+    corrections (true - indicated, bar) and expanded uncertainties U at coverage factor k."""
+
+    k: float
+    points: tuple[tuple[float, float, float], ...]  # (at bar, correction bar, U bar), increasing `at`
+
+    @classmethod
+    def from_bench(cls, certificate: dict[str, Any], *, source: str, instrument: str) -> PressureCertificate | None:
+        table = certificate.get("pressure")
+        if table is None:
+            return None
+        where = f"instruments.{instrument}.certificate.pressure"
+        fix = "write k = 2.0 and points = [{ at = 0.0, correction = -0.0004, U = 0.001 }, ...]"
+        if not isinstance(table, dict):
+            raise ConfigError(source, where, "must be a table", fix)
+        k = table.get("k", 2.0)
+        if isinstance(k, bool) or not isinstance(k, int | float) or not math.isfinite(k) or k <= 0:
+            raise ConfigError(source, f"{where}.k", f"expected a coverage factor > 0, got {k!r}", "write k = 2.0")
+        raw = table.get("points")
+        if not isinstance(raw, list) or not raw:
+            raise ConfigError(source, f"{where}.points", "missing or empty", fix)
+        points = []
+        for i, entry in enumerate(raw):
+            if not isinstance(entry, dict):
+                raise ConfigError(source, f"{where}.points[{i}]", "must be a table", fix)
+            values = []
+            for key in ("at", "correction", "U"):
+                value = entry.get(key)
+                if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                    raise ConfigError(source, f"{where}.points[{i}].{key}", f"expected a number, got {value!r}", fix)
+                values.append(float(value))
+            if values[2] < 0:
+                raise ConfigError(source, f"{where}.points[{i}].U", "must be >= 0", fix)
+            points.append((values[0], values[1], values[2]))
+        ats = [p[0] for p in points]
+        if ats != sorted(ats) or len(set(ats)) != len(ats):
+            raise ConfigError(source, f"{where}.points", "points are not in strictly increasing order of at",
+                              "list the certificate points from the lowest pressure to the highest")
+        return cls(float(k), tuple(points))
+
+    def true_errors(self, seed: int, instrument: str) -> tuple[tuple[float, float], ...]:
+        """The sensor's true error (indicated - true) at each certificate point: -correction plus
+        a draw ~ Normal(0, U/k), seeded by (world seed, instrument, point)."""
+        drawn = []
+        for at, correction, expanded in self.points:
+            rng = stable_rng(seed, instrument, "certificate", "pressure", f"{at:.6g}")
+            drawn.append((at, -correction + float(rng.normal(0.0, expanded / self.k))))
+        return tuple(drawn)
+
+
+def interpolate(table: tuple[tuple[float, float], ...], x: float) -> float:
+    """Linear interpolation in ((x, y), ...) sorted by x, extrapolated along the end segments."""
+    if len(table) == 1:
+        return table[0][1]
+    i = next((i for i in range(1, len(table) - 1) if x <= table[i][0]), len(table) - 1)
+    (x0, y0), (x1, y1) = table[i - 1], table[i]
+    return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
 
 
 class PressureRamp:
@@ -111,8 +180,8 @@ class PaceController(ScpiInstrument):
                                          hint="give the fine-control time constant in seconds, e.g. 3"),
         "stability": NumberParameter(0.0002, 0.0, hint="give the controlled pressure's RMS fluctuation in bar"),
         "noise": NumberParameter(0.00005, 0.0, hint="give the sensor reading noise (RMS bar), e.g. 0.00005"),
-        "offset": NumberParameter(0.0, hint="give the sensor's true error at 0 bar, in bar, e.g. 0.0004"),
-        "gain": NumberParameter(0.0, hint="give the sensor's true error per bar (fraction), e.g. 5e-5"),
+        "offset": NumberParameter(0.0, hint="give the uncertified sensor's true error at 0 bar, in bar, e.g. 0.0004"),
+        "gain": NumberParameter(0.0, hint="give the uncertified sensor's true error per bar (fraction), e.g. 5e-5"),
         "in_limits": NumberParameter(0.002, 0.0, exclusive_minimum=True,
                                      hint="give the default in-limits band in bar, e.g. 0.002"),
         "in_limits_time": NumberParameter(10.0, 0.0, hint="give the default in-limits time in seconds, e.g. 10"),
@@ -139,6 +208,7 @@ class PaceController(ScpiInstrument):
         noise: float = 0.00005,
         offset: float = 0.0,
         gain: float = 0.0,
+        error_table: tuple[tuple[float, float], ...] = (),
         in_limits: float = 0.002,
         in_limits_time: float = 10.0,
         vent_rate: float = 1.0,
@@ -162,6 +232,11 @@ class PaceController(ScpiInstrument):
         self.noise = noise
         self.offset = offset
         self.gain = gain
+        #: The certified sensor's true error at its certificate points ((bar, bar), increasing);
+        #: empty: the error is offset + gain * p.
+        self.error_table = tuple(error_table)
+        if self.error_table and (offset or gain):
+            raise ValueError("a sensor whose error comes from its certificate takes no offset or gain")
         self.default_in_limits = in_limits
         self.default_in_limits_time = in_limits_time
         self.in_limits = in_limits
@@ -215,11 +290,25 @@ class PaceController(ScpiInstrument):
         if params["gain"] <= -1.0:
             raise ConfigError(source, f"{where}.gain", f"must be > -1, got {params['gain']!r}",
                               "give the error per bar as a small fraction, e.g. gain = 5e-5")
+        certificate = PressureCertificate.from_bench(entry.certificate, source=source, instrument=entry.name)
+        table: tuple[tuple[float, float], ...] = ()
+        if certificate is not None:
+            # The certified sensor's truth is its certificate, honest at the stated rate; an offset
+            # or gain written as well would be a second, contradicting truth.
+            clash = [key for key in ("offset", "gain") if key in entry.simulation]
+            if clash:
+                raise ConfigError(
+                    source, f"{where}.{clash[0]}",
+                    f"the sensor of {entry.name} carries a pressure certificate, which states its error",
+                    f"remove {' and '.join(clash)} (the simulation draws the sensor's true error from the "
+                    "certificate's corrections and U/k)")
+            table = certificate.true_errors(seed, entry.name)
         return cls(
             entry.name, clock, seed=seed, serial=entry.serial or "SIMPACE-0001", unit=params["unit"],
             full_scale=params["full_scale"], minimum=params["minimum"], slew_rate=params["slew_rate"],
             fine_band=params["fine_band"], time_constant=params["time_constant"], stability=params["stability"],
-            noise=params["noise"], offset=params["offset"], gain=params["gain"], in_limits=params["in_limits"],
+            noise=params["noise"], offset=params["offset"], gain=params["gain"], error_table=table,
+            in_limits=params["in_limits"],
             in_limits_time=params["in_limits_time"], vent_rate=params["vent_rate"], vent_done=params["vent_done"],
             reply_latency=params["latency"],
         )
@@ -228,11 +317,21 @@ class PaceController(ScpiInstrument):
 
     def true_error(self, pressure: float) -> float:
         """The controller's sensor reading minus the true pressure at `pressure` (bar), no noise."""
+        if self.error_table:
+            return interpolate(self.error_table, pressure)
         return self.offset + self.gain * pressure
 
     def controlled_pressure(self, setpoint: float) -> float:
         """The true pressure the loop settles at for `setpoint`: where the sensor reads the setpoint."""
-        return (setpoint - self.offset) / (1.0 + self.gain)
+        if not self.error_table:
+            return (setpoint - self.offset) / (1.0 + self.gain)
+        p = setpoint
+        for _ in range(50):  # p + error(p) = setpoint; the error's slope is tiny, so this contracts fast
+            nxt = setpoint - self.true_error(p)
+            if abs(nxt - p) <= 1e-13:
+                return nxt
+            p = nxt
+        return p
 
     def fluctuation_at(self, t: float) -> float:
         if self.stability == 0 or self.mode != "control":

@@ -46,8 +46,6 @@ fine_band = 0.05
 time_constant = 2.0
 stability = 0.0001
 noise = 0.00002
-offset = 0.0004
-gain = 5e-5
 in_limits = 0.002
 in_limits_time = 10.0
 vent_rate = 1.0
@@ -156,7 +154,8 @@ async def test_slew_then_fine_control_then_in_limits_after_the_dwell(sim: Runnin
     # The loop holds its sensor at the setpoint; the true pressure is off by the sensor's error.
     assert trace[-1][1] == pytest.approx(10.0, abs=0.0008)
     settled = truth.mean_pressure_at(clock.now())
-    assert settled == pytest.approx(10.0 - (0.0004 + 5e-5 * 10.0), abs=1e-5)
+    assert settled == pytest.approx(10.0 - truth.true_error(settled), abs=1e-5)
+    assert truth.true_error(settled) == pytest.approx(0.0009, abs=4 * 0.0004)  # the certificate's -correction
     assert truth.controlled_pressure(10.0) + truth.true_error(truth.controlled_pressure(10.0)) == pytest.approx(10.0)
     # A new setpoint clears the flag at once.
     await pace.set_setpoint(12.0)
@@ -241,7 +240,11 @@ async def test_registry_and_world_know_the_pace() -> None:
         (("full_scale = 20.0", "full_scale = 20.0\nminimum = 30.0"), "instruments.pace.simulation.minimum",
          "below full_scale"),
         (("vent_rate = 1.0", "vent_rate = 1.0\nunit = \"furlong\""), "instruments.pace.simulation.unit", "BAR"),
-        (("gain = 5e-5", "gain = -2"), "instruments.pace.simulation.gain", "> -1"),
+        (("noise = 0.00002", "noise = 0.00002\ngain = -2"), "instruments.pace.simulation.gain", "> -1"),
+        (("noise = 0.00002", "noise = 0.00002\noffset = 0.0004"), "instruments.pace.simulation.offset",
+         "certificate"),
+        (("correction = -0.0004, U = 0.0006", "correction = -0.0004"),
+         "instruments.pace.certificate.pressure.points[0].U", "expected a number"),
     ],
 )
 def test_bad_simulation_parameters_name_the_field(change: tuple[str, str], field: str, mentions: str) -> None:
@@ -252,3 +255,32 @@ def test_bad_simulation_parameters_name_the_field(change: tuple[str, str], field
     assert info.value.source == "pressure.toml"
     assert info.value.field == field
     assert mentions in info.value.problem + info.value.fix
+
+
+def test_the_certified_sensor_differs_from_its_certificate_by_its_stated_uncertainty() -> None:
+    """Per seed a fresh sensor: true error = -correction + a draw ~ Normal(0, U/k) at each certificate
+    point, interpolated between them; the loop settles where that sensor reads the setpoint."""
+    bench = parse_bench(BENCH, source="pressure.toml")
+    at0, at10 = [], []
+    for seed in range(300):
+        pace = SimulatedWorld(bench, VirtualClock(), seed)["pace"]
+        assert isinstance(pace, PaceController)
+        at0.append(pace.true_error(0.0) - 0.0004)
+        at10.append(pace.true_error(10.0) - 0.0009)
+        mid = pace.true_error(5.0)
+        assert mid == pytest.approx((pace.true_error(0.0) + pace.true_error(10.0)) / 2, abs=1e-12)
+        p = pace.controlled_pressure(7.0)
+        assert p + pace.true_error(p) == pytest.approx(7.0, abs=1e-12)
+    for drawn, u in ((at0, 0.0003), (at10, 0.0004)):
+        sd = (sum(d * d for d in drawn) / len(drawn)) ** 0.5
+        assert 0.8 * u < sd < 1.2 * u
+        assert abs(sum(drawn) / len(drawn)) < 3 * u / len(drawn) ** 0.5
+    # Same seed, same sensor; a bench without a certificate keeps offset + gain as written.
+    again = SimulatedWorld(bench, VirtualClock(), 7)["pace"]
+    assert isinstance(again, PaceController)
+    assert again.true_error(3.0) == SimulatedWorld(bench, VirtualClock(), 7)["pace"].true_error(3.0)
+    start, end = BENCH.index("# The reference's certificate"), BENCH.index("[instruments.pace.simulation]")
+    plain = BENCH[:start] + BENCH[end:].replace("noise = 0.00002", "noise = 0.00002\noffset = 0.0004\ngain = 5e-5")
+    fixed = SimulatedWorld(parse_bench(plain, source="plain.toml"), VirtualClock(), 7)["pace"]
+    assert isinstance(fixed, PaceController)
+    assert fixed.true_error(10.0) == pytest.approx(0.0004 + 5e-5 * 10.0)
