@@ -8,13 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from daq.errors import ConfigError
-from procedures import dc_voltage, pressure_gauge, thermometer_comparison
+from procedures import balance_test, dc_voltage, pressure_gauge, thermometer_comparison
 from procedures.base import Procedure
 
 PARSERS: dict[str, Callable[..., Any]] = {
     "dc_voltage": dc_voltage.parse_procedure,
+    "dmm_multifunction": dc_voltage.parse_procedure,  # DC/AC voltage and resistance (same procedure class)
     "thermometer_comparison": thermometer_comparison.parse_procedure,
     "pressure_gauge": pressure_gauge.parse_procedure,
+    "balance_test": balance_test.parse_procedure,
 }
 
 

@@ -37,7 +37,10 @@ Reference weights: `read_reference_weights(bench)` reads the bench's `[[referenc
 (id, nominal, conventional mass from the certificate, U, k) and `true_mass()` draws each
 weight's true conventional mass from its certificate value and u = U/k, seeded, so the
 simulated operator places what a real set would hold: close to, but not exactly, its
-certificate value.
+certificate value. In a run, the simulated operator does the procedure's tasks through
+`perform(action, **arguments)` ("place" a weight by its id, "remove", "clear", "lift_pan"): the
+balance draws each weight's true mass once from its certificate and its own seed, so the
+procedure hands over only what the operator holds (the id and the certificate), never a truth.
 """
 
 from __future__ import annotations
@@ -163,6 +166,9 @@ class MtSicsBalance(ScpiInstrument):
         self.stability_timeout = stability_timeout
         self.zero_range = zero_range
         self.pan: list[Placed] = []
+        self.reference_weights: dict[str, ReferenceWeight] = {}
+        self.true_masses: dict[str, float] = {}
+        """Weight id -> true conventional mass (g) of every weight this balance has met."""
         self.pan_lifted = False
         self.zero_point = 0.0
         self.tare_value = 0.0
@@ -209,6 +215,50 @@ class MtSicsBalance(ScpiInstrument):
         if not math.isfinite(true_mass) or true_mass <= 0:
             raise ValueError(f"a weight has a positive mass, got {true_mass!r}")
         self._load_changes(lambda: self.pan.append(Placed(weight_id, float(true_mass), position)))
+
+    def perform(self, action: str, **arguments: Any) -> None:
+        """An operator's hands-on task on this balance (what `OperatorTask` names), done at once.
+
+        `place`: weight = id, position = "centre" (front, back, left, right), certificate = the
+        weight's certificate as the operator holds it ({nominal, conventional_mass, U, k}, g) for a
+        weight this balance has not met yet (`know_weights` may have told it the set already); its
+        true mass is the simulator's business: drawn once from that certificate and this balance's
+        seed (`true_mass`), the same at every placing. `remove`: weight = id (none: everything).
+        `clear`: everything off the pan. `lift_pan`: lifted = True (False puts it back).
+        """
+        if action == "place":
+            weight_id = arguments.get("weight")
+            if not isinstance(weight_id, str) or not weight_id:
+                raise ValueError(f"place: which weight? got weight={weight_id!r}")
+            self.place(weight_id, self.true_mass_of(weight_id, arguments.get("certificate")),
+                       str(arguments.get("position", "centre")))
+        elif action == "remove":
+            self.remove(arguments.get("weight"))
+        elif action == "clear":
+            self.remove()
+        elif action == "lift_pan":
+            self.lift_pan(bool(arguments.get("lifted", True)))
+        else:
+            raise ValueError(f"a balance's operator cannot {action!r}; use place, remove, clear or lift_pan")
+
+    def know_weights(self, weights: dict[str, ReferenceWeight]) -> None:
+        """The reference set of the bench (its certificates): what the operator will place."""
+        self.reference_weights.update(weights)
+
+    def true_mass_of(self, weight_id: str, certificate: dict[str, Any] | None = None) -> float:
+        """Weight `weight_id`'s true conventional mass, g (drawn once per balance from its certificate)."""
+        if weight_id not in self.true_masses:
+            weight = self.reference_weights.get(weight_id)
+            if weight is None:
+                if certificate is None:
+                    raise ValueError(f"weight {weight_id!r} has no certificate here; pass certificate={{...}} "
+                                     "or call know_weights")
+                weight = ReferenceWeight(weight_id, float(certificate["nominal"]),
+                                         float(certificate["conventional_mass"]), float(certificate["U"]),
+                                         float(certificate.get("k", 2.0)))
+                self.reference_weights[weight_id] = weight
+            self.true_masses[weight_id] = true_mass(weight, self.seed)
+        return self.true_masses[weight_id]
 
     def remove(self, weight_id: str | None = None) -> None:
         """The operator takes weight `weight_id` off the pan (None: everything)."""

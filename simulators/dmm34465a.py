@@ -1,4 +1,4 @@
-"""A Keysight 34465A-class digital multimeter, DC voltage, on the real SCPI command set.
+"""A Keysight 34465A-class digital multimeter (DC V, AC V, 2- and 4-wire ohms) on the real SCPI command set.
 
 Why these physics: the runner must cope with what a real DMM does to a measurement. Each
 sample integrates for NPLC power-line cycles on the injected clock (so a settling input is
@@ -6,6 +6,15 @@ seen settling, and a 100 NPLC point takes its time), carries a gain and offset e
 that falls with the square root of the integration time, quantisation, range selection and
 overload. `true_error` is the ground truth (without noise or quantisation) that tests compare
 the runner's corrections with; the bench never tells anyone.
+
+AC voltage (`CONF:VOLT:AC`): gain and offset per range plus a frequency response
+(-(f/bandwidth)^2/2, a one-pole roll-off to second order), noise that does not depend on NPLC,
+AC_READING_SECONDS per reading; DC at the input reads as 0 (AC coupling). Resistance
+(`CONF:RES` 2-wire, `CONF:FRES` 4-wire, one ohms converter and one NPLC setting shared with DC
+in this model): gain and offset per range, noise, and in 2-wire the lead resistance
+(`lead_ohms`) adds to the indication. Ohms read what a wired calibrator presents as a
+resistance (`signal_at`); open terminals (standby) or a voltage read as overload. The
+`[simulation.acv]` and `[simulation.ohms]` tables set these errors (same fields as the DC ones).
 """
 
 from __future__ import annotations
@@ -34,6 +43,15 @@ from simulators.seeding import stable_rng
 from simulators.simulation_parameters import NumberParameter, read_simulation_parameters
 
 RANGES: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0, 1000.0)
+ACV_RANGES: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0, 750.0)
+OHMS_RANGES: tuple[float, ...] = (100.0, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9)
+#: Function -> its ranges; "ohms" (2-wire) and "fres" (4-wire) share the ohms converter.
+FUNCTION_RANGES: dict[str, tuple[float, ...]] = {"dcv": RANGES, "acv": ACV_RANGES, "ohms": OHMS_RANGES,
+                                                 "fres": OHMS_RANGES}
+FUNCTION_NAMES = {"dcv": "VOLT", "acv": "VOLT:AC", "ohms": "RES", "fres": "FRES"}
+FUNCTION_UNITS = {"dcv": "V", "acv": "V", "ohms": "ohm", "fres": "ohm"}
+DEFAULT_RANGES = {"dcv": 10.0, "acv": 10.0, "ohms": 1e3, "fres": 1e3}
+AC_READING_SECONDS = 0.25
 OVERRANGE = 1.2
 OVERLOAD = 9.9e37
 POWER_LINE_HZ = 50.0
@@ -60,7 +78,8 @@ _MODEL_FIELDS = ("gain_ppm", "offset_ppm_of_range", "noise_ppm_of_range", "resol
 RangeOverrides = dict[float, dict[str, float]]
 
 
-def _read_range_overrides(source: str) -> Callable[[Any, str], RangeOverrides]:
+def _read_range_overrides(source: str, ranges: tuple[float, ...] = RANGES,
+                          what: str = "DC voltage") -> Callable[[Any, str], RangeOverrides]:
     """Reader for `ranges = [{ range = 0.1, gain_ppm = .., ... }]` in the simulation table."""
 
     def read(value: Any, where: str) -> RangeOverrides:
@@ -79,10 +98,10 @@ def _read_range_overrides(source: str) -> Callable[[Any, str], RangeOverrides]:
                 raise ConfigError(source, f"{field}.{unknown[0]}", "unknown field",
                                   f"use range, {', '.join(_MODEL_FIELDS)}")
             rng = entry.get("range")
-            if isinstance(rng, bool) or not isinstance(rng, int | float) or float(rng) not in RANGES:
-                names = ", ".join(f"{r:g}" for r in RANGES)
+            if isinstance(rng, bool) or not isinstance(rng, int | float) or float(rng) not in ranges:
+                names = ", ".join(f"{r:g}" for r in ranges)
                 raise ConfigError(source, f"{field}.range", f"expected one of {names}, got {rng!r}",
-                                  "name a DC voltage range of the 34465A")
+                                  f"name a {what} range of the 34465A")
             values = {}
             for key in _MODEL_FIELDS:
                 if key in entry:
@@ -94,6 +113,53 @@ def _read_range_overrides(source: str) -> Callable[[Any, str], RangeOverrides]:
                     values[key] = float(number)
             overrides[float(rng)] = values
         return overrides
+
+    return read
+
+
+@dataclass(frozen=True)
+class FunctionErrorModel:
+    """The errors of one function (AC volts or ohms): a model per range and the function's extra term
+    (`bandwidth_hz` for AC, `lead_ohms` for 2-wire ohms)."""
+
+    ranges: dict[float, RangeErrorModel]
+    bandwidth_hz: float = 2e6
+    lead_ohms: float = 0.0
+
+
+_FUNCTION_DEFAULTS = {
+    "acv": {"gain_ppm": 150.0, "offset_ppm_of_range": 80.0, "noise_ppm_of_range": 10.0,
+            "resolution_ppm_of_range": 1.0, "bandwidth_hz": 2e6},
+    "ohms": {"gain_ppm": 25.0, "offset_ppm_of_range": 3.0, "noise_ppm_of_range": 0.5,
+             "resolution_ppm_of_range": 0.1, "lead_ohms": 0.02},
+}
+
+
+def _read_function_model(source: str, function: str) -> Callable[[Any, str], FunctionErrorModel]:
+    """Reader for `[simulation.acv]` / `[simulation.ohms]`: the DC fields, `ranges`, and the extra term."""
+    defaults = _FUNCTION_DEFAULTS[function]
+    ranges = ACV_RANGES if function == "acv" else OHMS_RANGES
+    what = "AC voltage" if function == "acv" else "resistance"
+
+    def read(value: Any, where: str) -> FunctionErrorModel:
+        table = {} if value is None else value
+        if not isinstance(table, dict):
+            raise ConfigError(source, where, f"expected a table, got {value!r}",
+                              f"write [instruments.<name>.simulation.{function}] with {', '.join(defaults)}")
+        unknown = sorted(set(table) - set(defaults) - {"ranges"})
+        if unknown:
+            raise ConfigError(source, f"{where}.{unknown[0]}", "unknown simulation parameter",
+                              f"use one of {', '.join([*defaults, 'ranges'])}")
+        numbers = {}
+        for key, default in defaults.items():
+            minimum = None if key in ("gain_ppm", "offset_ppm_of_range") else 0.0
+            spec = NumberParameter(default, minimum, exclusive_minimum=key == "bandwidth_hz")
+            numbers[key] = spec.read(table[key], source=source, field=f"{where}.{key}") if key in table else default
+        base = RangeErrorModel(*(numbers[k] for k in _MODEL_FIELDS))
+        overrides = _read_range_overrides(source, ranges, what)(table.get("ranges"), f"{where}.ranges")
+        return FunctionErrorModel({r: replace(base, **overrides.get(r, {})) for r in ranges},
+                                  bandwidth_hz=numbers.get("bandwidth_hz", 2e6),
+                                  lead_ohms=numbers.get("lead_ohms", 0.0))
 
     return read
 
@@ -122,6 +188,8 @@ class Dmm34465A(ScpiInstrument):
         noise_ppm_of_range: float = 0.3,
         resolution_ppm_of_range: float = 0.1,
         range_overrides: dict[float, dict[str, float]] | None = None,
+        acv_model: FunctionErrorModel | None = None,
+        ohms_model: FunctionErrorModel | None = None,
         reply_latency: float = 0.0,
     ) -> None:
         super().__init__(name, clock, reply_latency=reply_latency)
@@ -132,8 +200,11 @@ class Dmm34465A(ScpiInstrument):
         self.error_models: dict[float, RangeErrorModel] = {
             r: replace(base, **overrides.get(r, {})) for r in RANGES
         }
+        self.acv_model = acv_model or _read_function_model("<defaults>", "acv")(None, "acv")
+        self.ohms_model = ohms_model or _read_function_model("<defaults>", "ohms")(None, "ohms")
         self._noise = stable_rng(seed, name, "noise")
         self.input: Callable[[float], float] = lambda t: 0.0
+        self.input_signal: Callable[[float], Any] | None = None
         self.samples_taken = 0
         self._reset_state()
         self.add_commands([
@@ -164,6 +235,19 @@ class Dmm34465A(ScpiInstrument):
             ("INITiate[:IMMediate]", self._initiate),
             ("FETCh?", self._fetch),
             ("MEASure[:VOLTage][:DC]?", self._measure),
+            ("CONFigure:VOLTage:AC", lambda p: self._configure(p, "acv")),
+            ("CONFigure:RESistance", lambda p: self._configure(p, "ohms")),
+            ("CONFigure:FRESistance", lambda p: self._configure(p, "fres")),
+            ("[SENSe:]VOLTage:AC:RANGe", lambda p: self._set_range(p, "acv")),
+            ("[SENSe:]VOLTage:AC:RANGe?", lambda p: self._range_query("acv")),
+            ("[SENSe:]RESistance:RANGe", lambda p: self._set_range(p, "ohms")),
+            ("[SENSe:]RESistance:RANGe?", lambda p: self._range_query("ohms")),
+            ("[SENSe:]FRESistance:RANGe", lambda p: self._set_range(p, "fres")),
+            ("[SENSe:]FRESistance:RANGe?", lambda p: self._range_query("fres")),
+            ("[SENSe:]RESistance:NPLCycles", self._set_nplc),
+            ("[SENSe:]RESistance:NPLCycles?", lambda p: f"{self.nplc:+.8E}"),
+            ("[SENSe:]FRESistance:NPLCycles", self._set_nplc),
+            ("[SENSe:]FRESistance:NPLCycles?", lambda p: f"{self.nplc:+.8E}"),
         ])
 
     @classmethod
@@ -171,17 +255,20 @@ class Dmm34465A(ScpiInstrument):
         """Build from the bench file, rejecting unknown or mistyped simulation parameters."""
         params = read_simulation_parameters(
             entry.name, entry.simulation, source=source, numbers=cls.SIMULATION_PARAMETERS,
-            structured={"ranges": _read_range_overrides(source)},
+            structured={"ranges": _read_range_overrides(source), "acv": _read_function_model(source, "acv"),
+                        "ohms": _read_function_model(source, "ohms")},
         )
         return cls(
             entry.name, clock, seed=seed, serial=entry.serial or "SIM34465A-0001",
             gain_ppm=params["gain_ppm"], offset_ppm_of_range=params["offset_ppm_of_range"],
             noise_ppm_of_range=params["noise_ppm_of_range"],
             resolution_ppm_of_range=params["resolution_ppm_of_range"],
-            range_overrides=params["ranges"], reply_latency=params["latency"],
+            range_overrides=params["ranges"], acv_model=params["acv"], ohms_model=params["ohms"],
+            reply_latency=params["latency"],
         )
 
     def _reset_state(self) -> None:
+        self.function = "dcv"
         self.auto_range = True
         self.range = 10.0
         self.nplc = 10.0
@@ -197,6 +284,14 @@ class Dmm34465A(ScpiInstrument):
         if terminal != "input":
             raise KeyError(terminal)
         self.input = source
+        self.input_signal = getattr(source, "signal_at", None)
+
+    def signal_at(self, t: float) -> tuple[str, float, float]:
+        """(function, value, frequency) presented at the input: a calibrator's full signal, else DC volts."""
+        if self.input_signal is None:
+            return ("dcv", self.input_at(t), 0.0)
+        signal = self.input_signal(t)
+        return (signal.function, float(signal.value), float(signal.frequency))
 
     def input_at(self, t: float) -> float:
         """The true voltage at the input terminals at clock time `t`."""
@@ -206,6 +301,68 @@ class Dmm34465A(ScpiInstrument):
         """Indication minus input, without noise or quantisation, on range `range_`."""
         model = self.error_models[range_]
         return volts * model.gain_ppm * 1e-6 + model.offset_ppm_of_range * 1e-6 * range_
+
+    def models(self, function: str) -> dict[float, RangeErrorModel]:
+        if function == "dcv":
+            return self.error_models
+        return self.acv_model.ranges if function == "acv" else self.ohms_model.ranges
+
+    def frequency_error_ppm(self, hertz: float) -> float:
+        """The AC converter's frequency response, in ppm of reading: -(f/bandwidth)^2 / 2."""
+        return -0.5 * (hertz / self.acv_model.bandwidth_hz) ** 2 * 1e6
+
+    def function_true_error(self, function: str, value: float, range_: float, frequency: float = 0.0) -> float:
+        """Indication minus the true input (volts DC or RMS, or ohms), without noise or quantisation;
+        2-wire ohms include the leads."""
+        if function == "dcv":
+            return self.true_error(value, range_)
+        model = self.models(function)[range_]
+        error = value * model.gain_ppm * 1e-6 + model.offset_ppm_of_range * 1e-6 * range_
+        if function == "acv":
+            error += value * self.frequency_error_ppm(frequency) * 1e-6
+        elif function == "ohms":
+            error += self.ohms_model.lead_ohms
+        return error
+
+    def function_range_for(self, function: str, value: float) -> float:
+        ranges = FUNCTION_RANGES[function]
+        for r in ranges:
+            if abs(value) <= OVERRANGE * r:
+                return r
+        return ranges[-1]
+
+    def function_noise_sigma(self, function: str, range_: float, nplc: float) -> float:
+        if function == "acv":
+            return self.acv_model.ranges[range_].noise_ppm_of_range * 1e-6 * range_
+        model = self.models(function)[range_]
+        return model.noise_ppm_of_range * 1e-6 * range_ * math.sqrt(10.0 / nplc)
+
+    def indicate_function(self, function: str, value: float | None, range_: float, nplc: float,
+                          frequency: float = 0.0) -> float:
+        """One reading in `function` (None: nothing measurable, e.g. open terminals in ohms)."""
+        if function == "dcv":
+            return self.indicate(0.0 if value is None else value, range_, nplc)
+        if value is None or abs(value) > OVERRANGE * range_:
+            return OVERLOAD
+        reading = value + self.function_true_error(function, value, range_, frequency)
+        sigma = self.function_noise_sigma(function, range_, nplc)
+        if sigma > 0:
+            reading += float(self._noise.normal(0.0, sigma))
+        if function == "acv":
+            reading = abs(reading)  # an RMS converter never reads negative
+        step = self.models(function)[range_].resolution_ppm_of_range * 1e-6 * range_
+        if step > 0:
+            reading = round(reading / step) * step
+        return reading
+
+    def _measurand_at(self, t: float) -> tuple[float | None, float]:
+        """The input as the present function sees it: (value or None, frequency)."""
+        if self.function == "dcv":
+            return self.input_at(t), 0.0
+        presented, value, frequency = self.signal_at(t)
+        if self.function == "acv":
+            return (value, frequency) if presented == "acv" else (0.0, 0.0)
+        return (value, 0.0) if presented == "ohms" else (None, 0.0)
 
     def noise_sigma(self, range_: float, nplc: float) -> float:
         """Standard deviation of one reading's noise on `range_` at `nplc`."""
@@ -239,28 +396,36 @@ class Dmm34465A(ScpiInstrument):
         """Take `count` samples, each integrating NPLC/50 s on the clock and read at its end."""
         values = []
         nplc = self.nplc
+        function = self.function
         for _ in range(count):
-            await self.clock.sleep(nplc / POWER_LINE_HZ)
-            volts = self.input_at(self.clock.now())
-            if self.auto_range:
-                self.range = self.range_for(volts)
-            values.append(self.indicate(volts, self.range, nplc))
+            await self.clock.sleep(AC_READING_SECONDS if function == "acv" else nplc / POWER_LINE_HZ)
+            if function == "dcv":
+                volts = self.input_at(self.clock.now())
+                if self.auto_range:
+                    self.range = self.range_for(volts)
+                values.append(self.indicate(volts, self.range, nplc))
+            else:
+                value, frequency = self._measurand_at(self.clock.now())
+                if self.auto_range:
+                    self.range = self.function_range_for(function, math.inf if value is None else value)
+                values.append(self.indicate_function(function, value, self.range, nplc, frequency))
             self.samples_taken += 1
         return values
 
     # --- parameter parsing --------------------------------------------------------------
 
     @staticmethod
-    def _fixed_range(text: str) -> float:
+    def _fixed_range(text: str, function: str = "dcv") -> float:
+        ranges = FUNCTION_RANGES[function]
         if keyword_is(text, "MINimum"):
-            return RANGES[0]
+            return ranges[0]
         if keyword_is(text, "MAXimum"):
-            return RANGES[-1]
+            return ranges[-1]
         value = abs(parse_number(text))
-        for r in RANGES:
+        for r in ranges:
             if value <= r * (1 + _TOLERANCE):
                 return r
-        raise ScpiError(DATA_OUT_OF_RANGE, f"no range holds {text.strip()} V")
+        raise ScpiError(DATA_OUT_OF_RANGE, f"no {FUNCTION_NAMES[function]} range holds {text.strip()}")
 
     def _nplc_for_resolution(self, text: str, range_: float) -> float:
         if keyword_is(text, "MINimum"):
@@ -317,15 +482,22 @@ class Dmm34465A(ScpiInstrument):
             return '+0,"No error"'
         return f'{entry[0]:+d},"{entry[1]}"'
 
-    def _configure(self, params: list[str]) -> None:
+    def _configure(self, params: list[str], function: str = "dcv") -> None:
         expect_params(params, 2)
         range_text = params[0] if params else "AUTO"
         if keyword_is(range_text, "AUTO") or keyword_is(range_text, "DEFault"):
-            auto, range_ = True, self.range
+            auto, range_ = True, DEFAULT_RANGES[function] if function != self.function else self.range
         else:
-            auto, range_ = False, self._fixed_range(range_text)
-        nplc = self._nplc_for_resolution(params[1], range_) if len(params) == 2 else 10.0
+            auto, range_ = False, self._fixed_range(range_text, function)
+        if function == "acv":
+            nplc = self.nplc  # AC has no integration time; the resolution argument is accepted and ignored
+            if len(params) == 2 and not keyword_is(params[1], "DEFault") and not keyword_is(params[1], "MINimum") \
+                    and not keyword_is(params[1], "MAXimum") and parse_number(params[1]) <= 0:
+                raise ScpiError(DATA_OUT_OF_RANGE, "resolution must be positive")
+        else:
+            nplc = self._nplc_for_resolution(params[1], range_) if len(params) == 2 else 10.0
         self._cancel_pending()
+        self.function = function
         self.auto_range, self.range, self.nplc = auto, range_, nplc
         self.sample_count = 1
         self._readings = None
@@ -333,11 +505,18 @@ class Dmm34465A(ScpiInstrument):
     def _configure_query(self, params: list[str]) -> str:
         expect_params(params, 0)
         resolution = RESOLUTION_PPM_AT_NPLC.get(self.nplc, 0.1) * 1e-6 * self.range
-        return f'"VOLT {self.range:+.8E},{resolution:+.8E}"'
+        return f'"{FUNCTION_NAMES[self.function]} {self.range:+.8E},{resolution:+.8E}"'
 
-    def _set_range(self, params: list[str]) -> None:
+    def _range_query(self, function: str) -> str:
+        return f"{self.range if self.function == function else DEFAULT_RANGES[function]:+.8E}"
+
+    def _set_range(self, params: list[str], function: str = "dcv") -> None:
         (text,) = expect_params(params, 1, 1)
-        self.range = 10.0 if keyword_is(text, "DEFault") else self._fixed_range(text)
+        if function != self.function:
+            raise ScpiError(ILLEGAL_PARAMETER_VALUE,
+                            f"{FUNCTION_NAMES[function]} range set while measuring {FUNCTION_NAMES[self.function]}: "
+                            f"CONF:{FUNCTION_NAMES[function]} first (one function at a time in this model)")
+        self.range = DEFAULT_RANGES[function] if keyword_is(text, "DEFault") else self._fixed_range(text, function)
         self.auto_range = False
 
     def _set_auto(self, params: list[str]) -> None:
