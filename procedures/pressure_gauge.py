@@ -187,6 +187,39 @@ class PressureGaugeCalibration:
     def instrument_names(self) -> tuple[str, ...]:
         return (self.controller_role, self.uut_role)
 
+    def summary(self, results: list[dict[str, Any]]) -> list[str]:
+        """Hysteresis (down - up, per cycle) and repeatability over cycles (spread of the errors in
+        one direction), per pressure, as a pressure-gauge certificate tabulates them (EURAMET cg-17)."""
+        labels = {p.index: p.label for p in self.points}
+        errors: dict[tuple[float, str, int], float] = {}
+        for r in results:
+            nominal, direction, cycle = self._parse_label(labels.get(r["point_index"], ""))
+            if direction:
+                errors[(nominal, direction, cycle)] = r["error"]
+        lines = ["## Hysteresis and repeatability", "",
+                 "| pressure | mean error up | mean error down | hysteresis (down - up) | repeatability up | "
+                 "repeatability down |", "|---|---|---|---|---|---|"]
+        for p in self.pressures:
+            up = [e for (n, d, _), e in errors.items() if n == p and d == "up"]
+            down = [e for (n, d, _), e in errors.items() if n == p and d == "down"]
+            if not up or not down:
+                continue
+            hyst = [errors[(p, "down", c)] - errors[(p, "up", c)] for c in range(1, self.cycles + 1)
+                    if (p, "down", c) in errors and (p, "up", c) in errors]
+            lines.append(f"| {p:g} {self.unit} | {sum(up) / len(up):+.4g} | {sum(down) / len(down):+.4g} | "
+                         f"{max(hyst, key=abs):+.4g} | {max(up) - min(up):.3g} | {max(down) - min(down):.3g} |")
+        lines += ["", "Hysteresis is the largest down - up difference over the cycles; repeatability is the spread "
+                  "of the errors at one pressure in one direction over the cycles. At the top and bottom points the "
+                  "gauge is approached from one side only, so their hysteresis reads near zero."]
+        return lines
+
+    def _parse_label(self, label: str) -> tuple[float, str, int]:
+        parts = label.split()
+        try:
+            return float(parts[0]), parts[2], int(parts[3].lstrip("c"))
+        except (IndexError, ValueError):
+            return math.nan, "", 0
+
     def validate(self, bench: Bench, driver_class: DriverClassOf | None = None) -> None:
         for where, role in (("roles.controller", self.controller_role), ("roles.uut", self.uut_role)):
             if role not in bench.instruments:

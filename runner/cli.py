@@ -58,6 +58,12 @@ def true_errors(outcome: SessionOutcome) -> dict[int, float] | None:
     return {p.index: outcome.world.true_error(uut, p.nominal, p.range_) for p in proc.points}
 
 
+def procedure_summary(outcome: SessionOutcome) -> list[str] | None:
+    """What the procedure says about its results as a whole (e.g. a gauge's hysteresis), if anything."""
+    summarise = getattr(outcome.procedure, "summary", None)
+    return summarise(outcome.results) if callable(summarise) else None
+
+
 def summary(outcome: SessionOutcome, report: Path | None) -> dict[str, Any]:
     truth = true_errors(outcome) or {}
     ranges = {p.index: p.range_ for p in outcome.procedure.points} if outcome.procedure else {}
@@ -90,7 +96,7 @@ async def _finish(outcome: SessionOutcome, db: str, report: Path | None, as_json
         assert outcome.procedure is not None and outcome.bench is not None
         write_report(report, {"id": outcome.run_id, "procedure": outcome.procedure.name, "bench": outcome.bench.name,
                               "status": outcome.status, "clock": outcome.clock_note},
-                     outcome.results, attempts, events, true_errors(outcome))
+                     outcome.results, attempts, events, true_errors(outcome), procedure_summary(outcome))
     if as_json:
         print(json.dumps(summary(outcome, report), indent=2))
     else:

@@ -78,7 +78,8 @@ def results_table(results: list[dict[str, Any]], true_errors: dict[int, float] |
 
 
 def write_report(path: Path, run: dict[str, Any], results: list[dict[str, Any]], attempts: list[dict[str, Any]],
-                 events: list[dict[str, Any]], true_errors: dict[int, float] | None = None) -> None:
+                 events: list[dict[str, Any]], true_errors: dict[int, float] | None = None,
+                 summary: list[str] | None = None) -> None:
     """Markdown, written to a temporary name then renamed, so a half-written report never exists."""
     lines = [f"# Calibration run {run['id']}: {run['procedure']}", ""]
     lines += [f"- Bench: {run['bench']}", f"- Status: {run['status']}", f"- Time: {run['clock']}",
@@ -119,6 +120,8 @@ def write_report(path: Path, run: dict[str, Any], results: list[dict[str, Any]],
         lines += ["", f"u_c = {format_si(r['u_c'], unit)}, ν_eff = {_dof(r['dof_eff'])}, k = {r['k']:.3f}, "
                   f"error = {err}, U = {u}; decision: **{r['decision']['outcome']}** "
                   f"({r['decision']['rule']})", ""]
+    if summary:
+        lines += summary + [""]
     if events:
         lines += ["## Journal", ""] + [f"- {e['at']} {e['kind']}: {e['message']}" for e in events] + [""]
     tmp = path.with_name(path.name + ".tmp")

@@ -72,6 +72,9 @@ async def test_dial_gauge_up_and_down_through_the_runner(tmp_path):
     by_label = {labels[r["point_index"]]: r["error"] for r in outcome.results}
     hysteresis = by_label["9 bar down c1"] - by_label["9 bar up c1"]
     assert hysteresis == pytest.approx(gauge.hysteresis, abs=0.06)  # 0.04 bar, read to 0.05 bar
+    # the report's summary tabulates it per pressure, with the spread over the cycles
+    row = next(line for line in procedure.summary(outcome.results) if line.startswith("| 9 bar"))
+    assert float(row.split("|")[4]) == pytest.approx(gauge.hysteresis, abs=0.06)
     pace = running.world["pace"]
     assert isinstance(pace, PaceController)
     assert pace.vents  # safe state at the end vents the controller
