@@ -59,6 +59,7 @@ class SimulatedWorld:
             name: self._build(entry) for name, entry in bench.instruments.items()
         }
         self._wire()
+        self._hand_out_reference_weights()
 
     def _build(self, entry: InstrumentEntry) -> ScpiInstrument:
         # an instrument reached through a lab's own map file (scpi:..., modbus-map:...) names the
@@ -83,6 +84,17 @@ class SimulatedWorld:
         instrument: ScpiInstrument = model.from_bench_entry(entry, source=self.bench.source, clock=self.clock,
                                                             seed=self.seed)
         return instrument
+
+    def _hand_out_reference_weights(self) -> None:
+        """Balances learn the bench's weight set up front: an operator task then names only a weight id."""
+        if not any(hasattr(m, "know_weights") for m in self.instruments.values()):
+            return
+        from simulators.balance_mtsics import read_reference_weights
+
+        weights = read_reference_weights(self.bench)
+        for model in self.instruments.values():
+            if hasattr(model, "know_weights"):
+                model.know_weights(weights)
 
     def _wire(self) -> None:
         for i, wire in enumerate(self.bench.wiring):
