@@ -80,7 +80,7 @@ from daq.reading import Reading
 from daq.stability import StabilityCriteria, wait_until_stable
 from daq.units import magnitude_in, parse_quantity
 from procedures.base import DriverClassOf, PlannedPoint, PointOutcome, StabilityTimeout
-from procedures.certificate_table import CertificateTable
+from procedures.certificate_table import CertificateTable, certificate_of
 from procedures.context import PointContext
 from results.decision import Rule, decide
 from results.gum import DEFAULT_COVERAGE_PROBABILITY, UncertaintyBudget, UncertaintyComponent, type_a
@@ -225,7 +225,7 @@ class PressureGaugeCalibration:
             if role not in bench.instruments:
                 raise ConfigError(self.source, where, f"the bench {bench.source} has no instrument {role!r}",
                                   f"use one of {', '.join(sorted(bench.instruments))}")
-        self.certificate = CertificateTable.from_bench(bench, self.controller_role, "pressure")
+        self.certificate = certificate_of(bench, self.controller_role, "pressure")
         for i, p in enumerate(self.pressures):
             if not self.certificate.covers(p, margin=1e-9):
                 raise ConfigError(self.source, f"points.pressures[{i}]",

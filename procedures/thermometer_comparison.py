@@ -56,6 +56,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from daq.bench import Bench
+from daq.certificate import CorrectionTable
 from daq.clock import Clock
 from daq.errors import ConfigError
 from daq.reading import Reading
@@ -77,36 +78,13 @@ COMPARISON_MODEL = "x_uut - x_ref - c_ref - d_std + d_res + d_ref_res + d_stab +
 
 
 @dataclass(frozen=True)
-class ReferenceCertificate:
-    """The reference thermometer's certificate: corrections (true - indicated) and U at k."""
+class ReferenceCertificate(CorrectionTable):
+    """The reference thermometer's certificate: the bench's correction table and the channel it is for."""
 
-    channel: int
-    k: float
-    points: tuple[tuple[float, float, float], ...]  # (at degC, correction degC, U degC)
-    dof: float = math.inf
+    channel: int = 1
 
     def covers(self, temperature: float, margin: float = 1.0) -> bool:
-        return self.points[0][0] - margin <= temperature <= self.points[-1][0] + margin
-
-    def _bracket(self, temperature: float) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
-        pts = self.points
-        if len(pts) == 1 or temperature <= pts[0][0]:
-            return pts[0], pts[min(1, len(pts) - 1)]
-        for a, b in zip(pts, pts[1:], strict=False):
-            if temperature <= b[0]:
-                return a, b
-        return pts[-2], pts[-1]
-
-    def correction(self, temperature: float) -> float:
-        """Linear interpolation between the bracketing points (extrapolation by at most the margin)."""
-        a, b = self._bracket(temperature)
-        if a[0] == b[0]:
-            return a[1]
-        return a[1] + (b[1] - a[1]) * (temperature - a[0]) / (b[0] - a[0])
-
-    def standard_uncertainty(self, temperature: float) -> float:
-        a, b = self._bracket(temperature)
-        return max(a[2], b[2]) / self.k
+        return super().covers(temperature, margin)
 
     @classmethod
     def from_bench(cls, bench: Bench, role: str) -> ReferenceCertificate:
@@ -118,32 +96,10 @@ class ReferenceCertificate:
         channel = cert.get("channel", 1)
         if isinstance(channel, bool) or not isinstance(channel, int) or channel < 1:
             raise ConfigError(bench.source, f"{where}.channel", f"expected a channel number, got {channel!r}", fix)
-        k = cert.get("k", 2.0)
-        if isinstance(k, bool) or not isinstance(k, int | float) or k <= 0:
-            raise ConfigError(bench.source, f"{where}.k", f"expected a coverage factor > 0, got {k!r}", "write k = 2.0")
-        raw = cert.get("points")
-        if not isinstance(raw, list) or not raw:
-            raise ConfigError(bench.source, f"{where}.points", "missing or empty", fix)
-        points = []
-        for i, entry in enumerate(raw):
-            if not isinstance(entry, dict):
-                raise ConfigError(bench.source, f"{where}.points[{i}]", "must be a table", fix)
-            values = []
-            for key in ("at", "correction", "U"):
-                value = entry.get(key)
-                if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                    raise ConfigError(bench.source, f"{where}.points[{i}].{key}", f"expected a number, got {value!r}",
-                                      fix)
-                values.append(float(value))
-            if values[2] < 0:
-                raise ConfigError(bench.source, f"{where}.points[{i}].U", "must be >= 0", fix)
-            points.append((values[0], values[1], values[2]))
-        ats = [p[0] for p in points]
-        if ats != sorted(ats) or len(set(ats)) != len(ats):
-            raise ConfigError(bench.source, f"{where}.points", "points are not in strictly increasing order of at",
-                              "list the certificate points from the coldest to the hottest")
-        dof = cert.get("dof", math.inf)
-        return cls(channel, float(k), tuple(points), float(dof))
+        table = CorrectionTable.parse(cert, source=bench.source, where=where,
+                                      example="at = 0.0, correction = -0.0013, U = 0.003",
+                                      order="from the coldest to the hottest")
+        return cls(table.k, table.points, table.dof, channel)
 
 
 @dataclass(frozen=True)

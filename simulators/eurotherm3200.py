@@ -23,6 +23,7 @@ import math
 from typing import Any
 
 from daq.clock import Clock
+from simulators.faults import FaultSchedule
 from simulators.simulation_parameters import NumberParameter, read_simulation_parameters
 
 PV, TARGET_SP, OUTPUT, WORKING_OUTPUT, WORKING_SP = 1, 2, 3, 4, 5
@@ -69,6 +70,7 @@ class Eurotherm3200:
         sp_high: float = 500.0,
         decimals: int = 1,
         latency: float = 0.0,
+        power_on_setpoint: float | None = None,
     ) -> None:
         self.clock = clock
         self.name = name
@@ -85,8 +87,14 @@ class Eurotherm3200:
         self._pv = ambient
         self._target = ambient
         self._working = ambient
+        #: The target setpoint after a power cycle (None: ambient).
+        self.power_on_setpoint = power_on_setpoint
         #: (clock time, parameter address, value) of every accepted write, for tests.
         self.writes: list[tuple[float, int, float]] = []
+        #: Faults to inject (see `simulators.faults`); applied by `simulators.modbus_server`.
+        self.faults = FaultSchedule()
+        #: How many times the controller was power-cycled (a `power_cycle` fault).
+        self.power_cycles = 0
 
     @classmethod
     def from_bench_entry(cls, entry: Any, *, source: str, clock: Clock, seed: int = 0) -> Eurotherm3200:
@@ -149,6 +157,15 @@ class Eurotherm3200:
         if self.ramp_rate <= 0:
             self._working = self._target
         self.writes.append((self.clock.now(), TARGET_SP, float(value)))
+
+    def power_on(self) -> None:
+        """Power-cycle: the target (and working) setpoint back to its power-on default, the block
+        at ambient. (A real block would cool over minutes; a fault test wants the cold start.)"""
+        self._t = self.clock.now()
+        self._target = self.ambient if self.power_on_setpoint is None else self.power_on_setpoint
+        self._working = self._target
+        self._pv = self.ambient
+        self.power_cycles += 1
 
     def output_source(self, terminal: str) -> Any:
         """The block temperature as a function of clock time (for a thermometer wired into the block)."""

@@ -19,6 +19,12 @@ instrument whichever transport it is reached by.
 - `power_cycle`: the command is lost and the instrument wakes up in its power-on state (*RST
   defaults, the error queue holding only -500 "Power on"); TCP: every connection closes.
 
+Modbus instruments (`simulators.modbus_server`) carry the same schedule (`model.faults`) and
+the same kinds; a request is matched as the command `"<function code>:<start address>"`,
+decimal (`"3"`: every holding-register read, `"3:32770"`: the float PV read of a 3200), and
+each kind is mapped onto the Modbus wire as described there (`error`: exception `code` if
+1..255, else 4, server device failure).
+
 Bench file (read by `start_bench`):
 ```toml
 [instruments.dmm.simulation]

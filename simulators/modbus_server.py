@@ -12,12 +12,37 @@ one end, the driver the other (`MODBUS-RTU::/dev/pts/N::unit`).
 
 Float encoding is done here with `struct`, independently of `daq.transports.modbus`, so a
 word-order bug on either side shows up in the tests instead of cancelling out.
+
+Faults: each controller model carries a `FaultSchedule` (`model.faults`, or
+`running.faults("oven")` on a served bench), armed as for the SCPI instruments
+(`simulators.faults`). A Modbus request is matched as the command `"<function code>:<start
+address>"`, decimal: `command="3"` is every holding-register read, `"3:32770"` the float PV
+read (0x8000 + 2*1), `"3:1"` the scaled PV read, `"16:32772"` a float setpoint write, `"6:2"` a
+scaled one; no command: every request. Faults are applied per request by a request handler
+(`_fault_handler_class`) in front of pymodbus's own, for the unit the request addresses:
+
+- `drop`: no reply; TCP: the connection is closed (the client sees it lost); RTU: silence.
+- `delay`: the request is answered `delay` s of wall time late. RTU: a new request on the
+  line meanwhile discards the late reply (a half-duplex slave does not talk over the master),
+  so it never answers the next request; TCP: it goes to the connection the client has left.
+- `garbage`: TCP: a whole MBAP frame (right transaction id and length) whose PDU has no valid
+  function code (0x64 and junk), which pymodbus's client cannot decode (it drops the
+  connection); RTU: the right reply with a corrupted CRC, which the client discards.
+- `truncate`: the first half of the reply frame; TCP: then the connection closes; RTU: then
+  silence.
+- `stuck`: the request runs, but every register it reads repeats the value last served from
+  that address (the fresh one if none yet); time and the model go on.
+- `error`: Modbus exception `code` if 1..255, else 4 (server device failure); nothing runs.
+- `power_cycle`: no reply, the controller is back in its power-on state (`model.power_on()`:
+  setpoint to its default, PV at ambient); TCP: every connection closes; RTU: silence.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import functools
 import os
 import struct
 import tty
@@ -38,6 +63,17 @@ from simulators.eurotherm3200 import (
 
 #: Function codes that write holding registers.
 _WRITES = (6, 16, 23)
+#: Exception code of an `error` fault whose `code` is no Modbus exception code (the SCPI default).
+DEVICE_FAILURE = 4
+#: The PDU of a `garbage` reply over TCP: function code 0x64 (none defined) and junk.
+GARBAGE_PDU = b"\x64#?%&*!~\x7f"
+#: Set while a `stuck` fault's request reads the registers.
+_STUCK: contextvars.ContextVar[bool] = contextvars.ContextVar("modbus_stuck", default=False)
+
+
+def modbus_command(function_code: int, address: int) -> str:
+    """The command a fault's `command` is matched against: `"<function code>:<start address>"`."""
+    return f"{function_code}:{address}"
 
 
 def _float_words(value: float) -> tuple[int, int]:
@@ -56,6 +92,8 @@ class EurothermRegisters:
         self.model = model
         self.unit = unit
         self.requests = 0
+        #: The register values last served, by address (what a `stuck` fault repeats).
+        self.last_served: dict[int, int] = {}
 
     def device(self) -> Any:
         from pymodbus.simulator import DataType, SimData, SimDevice
@@ -102,7 +140,91 @@ class EurothermRegisters:
                 hi, lo = _float_words(self.model.value(p))
                 registers[hi_addr - start_address] = hi
                 registers[hi_addr + 1 - start_address] = lo
+        stuck = _STUCK.get()
+        for addr in addresses:
+            i = addr - start_address
+            if 0 <= i < len(registers):
+                if stuck and addr in self.last_served:
+                    registers[i] = self.last_served[addr]
+                else:
+                    self.last_served[addr] = registers[i]
         return None
+
+
+@functools.cache
+def _fault_handler_class() -> Any:
+    """A pymodbus request handler that applies the addressed model's fault schedule (see the notes)."""
+    from pymodbus.constants import ExcCodes
+    from pymodbus.exceptions import NoSuchIdException
+    from pymodbus.framer import FramerRTU
+    from pymodbus.pdu import ExceptionResponse
+    from pymodbus.server.requesthandler import ServerRequestHandler
+
+    class FaultyRequestHandler(ServerRequestHandler):  # type: ignore[misc]
+        sim: ModbusSimServer
+        received = 0
+
+        async def handle_request(self) -> None:
+            pdu, addr = self.last_pdu, self.last_addr
+            if not pdu:
+                return
+            self.received += 1
+            line = self.sim.line(pdu.dev_id)
+            fault = None
+            if line is not None:
+                command = modbus_command(pdu.function_code, int(getattr(pdu, "address", 0)))
+                fault = line.model.faults.take(command)
+            kind = fault.kind if fault is not None else ""
+            serial = isinstance(self.framer, FramerRTU)
+            if fault is not None and line is not None:
+                if kind in ("drop", "power_cycle"):
+                    if kind == "power_cycle":
+                        line.model.power_on()
+                        if not serial:
+                            self.sim.drop_connections()
+                    elif not serial:
+                        self.close()
+                    return
+                if kind == "error":
+                    code = fault.code if 1 <= fault.code <= 255 else DEVICE_FAILURE
+                    error = ExceptionResponse(pdu.function_code, code)
+                    error.transaction_id, error.dev_id = pdu.transaction_id, pdu.dev_id
+                    self.server_send(error, addr)
+                    return
+                if kind == "delay":
+                    seen = self.received
+                    await asyncio.sleep(fault.delay)  # wall time: client timeouts are wall time
+                    if serial and self.received != seen:
+                        return  # a new request on the line: the late reply is never sent
+            token = _STUCK.set(kind == "stuck")
+            try:
+                response = await pdu.datastore_update(self.server.context, pdu.dev_id)
+            except NoSuchIdException:
+                if self.server.ignore_missing_devices:
+                    return
+                response = ExceptionResponse(pdu.function_code, ExcCodes.GATEWAY_NO_RESPONSE)
+            except Exception:  # pymodbus answers a failing datastore with exception 4 too
+                response = ExceptionResponse(pdu.function_code, ExcCodes.DEVICE_FAILURE)
+            finally:
+                _STUCK.reset(token)
+            response.transaction_id, response.dev_id = pdu.transaction_id, pdu.dev_id
+            if kind == "garbage":
+                frame = self.framer.buildFrame(response)
+                if serial:
+                    frame = frame[:-2] + bytes([frame[-2] ^ 0xFF, frame[-1] ^ 0x5A])  # wrong CRC
+                else:
+                    frame = self.framer.encode(GARBAGE_PDU, pdu.dev_id, pdu.transaction_id)
+                self.send(frame, addr)
+                return
+            if kind == "truncate":
+                frame = self.framer.buildFrame(response)
+                self.send(frame[: max(1, len(frame) // 2)], addr)
+                if not serial:
+                    self.close()
+                return
+            self.server_send(response, addr)
+
+    return FaultyRequestHandler
 
 
 class NullModemPair:
@@ -173,6 +295,28 @@ class ModbusSimServer:
     def requests(self) -> int:
         return sum(line.requests for line in self.lines)
 
+    def line(self, unit: int) -> EurothermRegisters | None:
+        """The controller answering unit id `unit` on this server, if any."""
+        return next((line for line in self.lines if line.unit == unit), None)
+
+    def _hook_faults(self, server: Any) -> None:
+        """Serve every connection with the fault-applying request handler."""
+        handler_class = _fault_handler_class()
+
+        def new_connection() -> Any:
+            handler = handler_class(server, server.trace_packet, server.trace_pdu, server.trace_connect)
+            handler.sim = self
+            return handler
+
+        server.callback_new_connection = new_connection
+
+    def drop_connections(self) -> None:
+        """Close every client connection (TCP); a serial line has none to close."""
+        if self._server is None:
+            return
+        for connection in list(self._server.active_connections.values()):
+            connection.close()
+
     def _devices(self) -> Any:
         devices = [line.device() for line in self.lines]
         return devices[0] if len(devices) == 1 else devices
@@ -181,6 +325,7 @@ class ModbusSimServer:
         from pymodbus.server import ModbusTcpServer
 
         server = ModbusTcpServer(self._devices(), address=(host, port))
+        self._hook_faults(server)
         try:
             await server.serve_forever(background=True)
         except RuntimeError as exc:  # pymodbus reports a failed bind this way
@@ -198,6 +343,7 @@ class ModbusSimServer:
         pair = await NullModemPair().start()
         server = ModbusSerialServer(self._devices(), framer=FramerType.RTU, port=pair.paths[0],
                                     baudrate=baudrate)
+        self._hook_faults(server)
         try:
             await server.serve_forever(background=True)
         except BaseException:

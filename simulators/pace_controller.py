@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from daq.bench import InstrumentEntry
+from daq.certificate import CorrectionTable
 from daq.clock import Clock
 from daq.errors import ConfigError
 from simulators.scpi_instrument import (
@@ -58,7 +59,7 @@ from simulators.scpi_instrument import (
     parse_number,
     parse_switch,
 )
-from simulators.seeding import stable_rng
+from simulators.seeding import draw_certified_errors, stable_rng
 from simulators.simulation_parameters import NumberParameter, read_simulation_parameters
 
 #: Pressure units: (value of 1 bar in the unit, decimals the display shows).
@@ -92,43 +93,15 @@ class PressureCertificate:
         table = certificate.get("pressure")
         if table is None:
             return None
-        where = f"instruments.{instrument}.certificate.pressure"
-        fix = "write k = 2.0 and points = [{ at = 0.0, correction = -0.0004, U = 0.001 }, ...]"
-        if not isinstance(table, dict):
-            raise ConfigError(source, where, "must be a table", fix)
-        k = table.get("k", 2.0)
-        if isinstance(k, bool) or not isinstance(k, int | float) or not math.isfinite(k) or k <= 0:
-            raise ConfigError(source, f"{where}.k", f"expected a coverage factor > 0, got {k!r}", "write k = 2.0")
-        raw = table.get("points")
-        if not isinstance(raw, list) or not raw:
-            raise ConfigError(source, f"{where}.points", "missing or empty", fix)
-        points = []
-        for i, entry in enumerate(raw):
-            if not isinstance(entry, dict):
-                raise ConfigError(source, f"{where}.points[{i}]", "must be a table", fix)
-            values = []
-            for key in ("at", "correction", "U"):
-                value = entry.get(key)
-                if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                    raise ConfigError(source, f"{where}.points[{i}].{key}", f"expected a number, got {value!r}", fix)
-                values.append(float(value))
-            if values[2] < 0:
-                raise ConfigError(source, f"{where}.points[{i}].U", "must be >= 0", fix)
-            points.append((values[0], values[1], values[2]))
-        ats = [p[0] for p in points]
-        if ats != sorted(ats) or len(set(ats)) != len(ats):
-            raise ConfigError(source, f"{where}.points", "points are not in strictly increasing order of at",
-                              "list the certificate points from the lowest pressure to the highest")
-        return cls(float(k), tuple(points))
+        parsed = CorrectionTable.parse(table, source=source, where=f"instruments.{instrument}.certificate.pressure",
+                                       example="at = 0.0, correction = -0.0004, U = 0.001",
+                                       order="from the lowest pressure to the highest")
+        return cls(parsed.k, parsed.points)
 
     def true_errors(self, seed: int, instrument: str) -> tuple[tuple[float, float], ...]:
         """The sensor's true error (indicated - true) at each certificate point: -correction plus
         a draw ~ Normal(0, U/k), seeded by (world seed, instrument, point)."""
-        drawn = []
-        for at, correction, expanded in self.points:
-            rng = stable_rng(seed, instrument, "certificate", "pressure", f"{at:.6g}")
-            drawn.append((at, -correction + float(rng.normal(0.0, expanded / self.k))))
-        return tuple(drawn)
+        return draw_certified_errors(self.points, self.k, seed, instrument, "certificate", "pressure")
 
 
 def interpolate(table: tuple[tuple[float, float], ...], x: float) -> float:

@@ -21,3 +21,15 @@ def stable_seed(*parts: object) -> int:
 def stable_rng(*parts: object) -> np.random.Generator:
     """A numpy generator seeded by `stable_seed(*parts)`."""
     return np.random.default_rng(stable_seed(*parts))
+
+
+def draw_certified_errors(points: tuple[tuple[float, float, float], ...], k: float, seed: int,
+                          *key: object) -> tuple[tuple[float, float], ...]:
+    """A simulated standard's true error at each certificate point: what the certificate says
+    (-correction) plus the deviation it allows, drawn ~ Normal(0, U/k), seeded per point, so one
+    world always has the same standard and a fresh seed is a fresh one, honest at its stated rate."""
+    drawn = []
+    for at, correction, expanded in points:
+        rng = stable_rng(seed, *key, f"{at:.6g}")
+        drawn.append((at, -correction + float(rng.normal(0.0, expanded / k))))
+    return tuple(drawn)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from daq.bench import InstrumentEntry
+from daq.certificate import CorrectionTable
 from daq.clock import Clock
 from daq.errors import ConfigError
 from simulators.scpi_instrument import (
@@ -38,7 +39,7 @@ from simulators.scpi_instrument import (
     expect_params,
     parse_number,
 )
-from simulators.seeding import stable_rng
+from simulators.seeding import draw_certified_errors, stable_rng
 from simulators.simulation_parameters import NumberParameter, read_simulation_parameters
 
 _UNITS = ("C", "F", "K")
@@ -90,30 +91,10 @@ class TemperatureCertificate:
         channel = table.get("channel", 1)
         if isinstance(channel, bool) or not isinstance(channel, int) or not 1 <= channel <= channels:
             raise ConfigError(source, f"{where}.channel", f"expected a channel 1..{channels}, got {channel!r}", fix)
-        k = table.get("k", 2.0)
-        if isinstance(k, bool) or not isinstance(k, int | float) or not math.isfinite(k) or k <= 0:
-            raise ConfigError(source, f"{where}.k", f"expected a coverage factor > 0, got {k!r}", "write k = 2.0")
-        raw = table.get("points")
-        if not isinstance(raw, list) or not raw:
-            raise ConfigError(source, f"{where}.points", "missing or empty", fix)
-        points = []
-        for i, entry in enumerate(raw):
-            if not isinstance(entry, dict):
-                raise ConfigError(source, f"{where}.points[{i}]", "must be a table", fix)
-            values = []
-            for key in ("at", "correction", "U"):
-                value = entry.get(key)
-                if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                    raise ConfigError(source, f"{where}.points[{i}].{key}", f"expected a number, got {value!r}", fix)
-                values.append(float(value))
-            if values[2] < 0:
-                raise ConfigError(source, f"{where}.points[{i}].U", "must be >= 0", fix)
-            points.append((values[0], values[1], values[2]))
-        ats = [p[0] for p in points]
-        if ats != sorted(ats) or len(set(ats)) != len(ats):
-            raise ConfigError(source, f"{where}.points", "points are not in strictly increasing order of at",
-                              "list the certificate points from the coldest to the hottest")
-        return cls(channel, float(k), tuple(points))
+        parsed = CorrectionTable.parse(table, source=source, where=where,
+                                       example="at = 0.0, correction = -0.0013, U = 0.003",
+                                       order="from the coldest to the hottest")
+        return cls(channel, parsed.k, parsed.points)
 
     def true_errors(self, seed: int, instrument: str) -> tuple[tuple[float, float], ...]:
         """The probe's true error at each certificate point: what the certificate says it is
@@ -121,11 +102,7 @@ class TemperatureCertificate:
 
         Seeded by (world seed, instrument, channel, point), so one world always has the same
         probe, and a fresh seed is a fresh probe whose certificate is honest at its stated rate."""
-        drawn = []
-        for at, correction, expanded in self.points:
-            rng = stable_rng(seed, instrument, "certificate", self.channel, f"{at:.6g}")
-            drawn.append((at, -correction + float(rng.normal(0.0, expanded / self.k))))
-        return tuple(drawn)
+        return draw_certified_errors(self.points, self.k, seed, instrument, "certificate", self.channel)
 
 
 _PROBE_FIELDS = ("offset", "gain", "noise")
