@@ -216,13 +216,23 @@ def sim(
         _fail(exc)
 
     async def serve() -> None:
-        running = await start_bench(b, ScaledClock(scale), seed=seed)
+        from runner.sim_console import USAGE, show_manual_indications, take_typed_tasks
+
+        clock = ScaledClock(scale)
+        running = await start_bench(b, clock, seed=seed)
+        helpers = [asyncio.get_running_loop().create_task(show_manual_indications(running.world, b, clock,
+                                                                                   sys.stderr))]
+        if any(hasattr(m, "perform") for m in running.world.instruments.values()):
+            helpers.append(asyncio.get_running_loop().create_task(take_typed_tasks(running.world, sys.stderr)))
+            err.print(f"The simulated operator's hands: type {USAGE}")
         try:
             for name, res in running.resources.items():
                 print(f"{name} {res}", flush=True)
             err.print(f"Simulating {b.name} in time x{scale:g}; Ctrl+C to stop.")
             await asyncio.Event().wait()
         finally:
+            for task in helpers:
+                task.cancel()
             await running.close()
 
     try:
