@@ -46,13 +46,13 @@ procedure hands over only what the operator holds (the id and the certificate), 
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass
 from typing import Any
 
-from daq.bench import Bench, InstrumentEntry
+from daq.bench import InstrumentEntry
 from daq.clock import Clock
 from daq.errors import ConfigError
+from daq.reference_weights import ReferenceWeight
 from simulators.scpi_instrument import ScpiInstrument
 from simulators.seeding import stable_rng
 from simulators.simulation_parameters import NumberParameter, read_simulation_parameters
@@ -467,54 +467,6 @@ class MtSicsBalance(ScpiInstrument):
 
 
 # --- reference weights ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ReferenceWeight:
-    """One weight of a reference set as its certificate states it (g)."""
-
-    id: str
-    nominal: float
-    conventional_mass: float
-    U: float
-    k: float = 2.0
-
-
-_WEIGHT_FIELDS = ("id", "nominal", "conventional_mass", "U", "k")
-_WEIGHT_FIX = ('write [[reference_weights]] id = "R100" nominal = 100.0 conventional_mass = 100.00012 '
-               "U = 0.00005 k = 2.0")
-
-
-def read_reference_weights(bench: Bench) -> dict[str, ReferenceWeight]:
-    """The bench file's `[[reference_weights]]`, each field checked (ConfigError naming it)."""
-    data = tomllib.loads(bench.text).get("reference_weights", [])
-    if not isinstance(data, list):
-        raise ConfigError(bench.source, "reference_weights", "must be an array of tables", _WEIGHT_FIX)
-    weights: dict[str, ReferenceWeight] = {}
-    for i, entry in enumerate(data):
-        where = f"reference_weights[{i}]"
-        if not isinstance(entry, dict):
-            raise ConfigError(bench.source, where, "must be a table", _WEIGHT_FIX)
-        unknown = sorted(set(entry) - set(_WEIGHT_FIELDS))
-        if unknown:
-            raise ConfigError(bench.source, f"{where}.{unknown[0]}", "unknown field",
-                              f"use {', '.join(_WEIGHT_FIELDS)}")
-        weight_id = entry.get("id")
-        if not isinstance(weight_id, str) or not weight_id:
-            raise ConfigError(bench.source, f"{where}.id", f"expected a name, got {weight_id!r}", _WEIGHT_FIX)
-        if weight_id in weights:
-            raise ConfigError(bench.source, f"{where}.id", f"weight {weight_id!r} given twice", "give each id once")
-        numbers: dict[str, float] = {}
-        for key in ("nominal", "conventional_mass", "U", "k"):
-            value = entry.get(key, 2.0 if key == "k" else None)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
-                    or value <= 0:
-                raise ConfigError(bench.source, f"{where}.{key}", f"expected a number > 0, got {value!r}",
-                                  _WEIGHT_FIX)
-            numbers[key] = float(value)
-        weights[weight_id] = ReferenceWeight(weight_id, numbers["nominal"], numbers["conventional_mass"],
-                                             numbers["U"], numbers["k"])
-    return weights
 
 
 def true_mass(weight: ReferenceWeight, seed: int) -> float:

@@ -89,7 +89,7 @@ class SimulatedWorld:
         """Balances learn the bench's weight set up front: an operator task then names only a weight id."""
         if not any(hasattr(m, "know_weights") for m in self.instruments.values()):
             return
-        from simulators.balance_mtsics import read_reference_weights
+        from daq.reference_weights import read_reference_weights
 
         weights = read_reference_weights(self.bench)
         for model in self.instruments.values():

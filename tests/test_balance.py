@@ -16,11 +16,12 @@ import pytest
 from daq.bench import parse_bench
 from daq.clock import VirtualClock
 from daq.errors import ConfigError, InstrumentError, TransportTimeout
+from daq.reference_weights import read_reference_weights
 from daq.transports import open_transport
 from drivers.capabilities import Balance, BalanceNotStable, BalanceOverload, BalanceUnderload
 from drivers.mettler_sics import MettlerSicsBalance
 from drivers.registry import DRIVERS, build_driver, check_drivers
-from simulators.balance_mtsics import MtSicsBalance, read_reference_weights, true_mass
+from simulators.balance_mtsics import MtSicsBalance, true_mass
 from simulators.bench_server import RunningBench, start_bench
 from simulators.world import SimulatedWorld
 

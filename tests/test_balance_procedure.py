@@ -22,6 +22,7 @@ from daq.clock import VirtualClock
 from daq.errors import ConfigError
 from daq.events import PointResultEvent
 from daq.reading import Reading
+from daq.reference_weights import read_reference_weights
 from daq.transports import open_transport
 from drivers.mettler_sics import MettlerSicsBalance
 from procedures.balance_test import (
@@ -35,7 +36,7 @@ from procedures.context import OperatorTask
 from procedures.loader import load_procedure
 from results.store import RunStore
 from runner.session import SessionOptions, run_session
-from simulators.balance_mtsics import MtSicsBalance, read_reference_weights, true_mass
+from simulators.balance_mtsics import MtSicsBalance, true_mass
 from simulators.bench_server import start_bench
 
 DATA = Path(__file__).resolve().parents[1] / "runner" / "data"
