@@ -106,8 +106,11 @@ class Eurotherm3200:
         return None
 
     async def safe_state(self) -> None:
-        """Target setpoint to `safe_setpoint` (ambient); see the module notes."""
+        """Target setpoint to `safe_setpoint` (ambient), read back: a write that did not take is an error."""
         await self.set_setpoint(self.safe_setpoint)
+        now = await self.setpoint()
+        if abs(now - self.safe_setpoint) > 0.11:  # one display step of the scaled register
+            raise InstrumentError(f"{self.name}: safe setpoint {self.safe_setpoint:g} not taken (reads {now:g})")
 
     async def close(self) -> None:
         await self.transport.close()

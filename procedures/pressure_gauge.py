@@ -82,6 +82,7 @@ from daq.units import magnitude_in, parse_quantity
 from procedures.base import DriverClassOf, PlannedPoint, PointOutcome, StabilityTimeout
 from procedures.certificate_table import CertificateTable, certificate_of
 from procedures.context import PointContext
+from procedures.file_fields import probability, whole_number
 from results.decision import Rule, decide
 from results.gum import DEFAULT_COVERAGE_PROBABILITY, UncertaintyBudget, UncertaintyComponent, type_a
 from results.measurement_model import MeasurementModel, evaluate_gum
@@ -225,6 +226,11 @@ class PressureGaugeCalibration:
             if role not in bench.instruments:
                 raise ConfigError(self.source, where, f"the bench {bench.source} has no instrument {role!r}",
                                   f"use one of {', '.join(sorted(bench.instruments))}")
+        gauge_unit = bench.instruments[self.uut_role].settings.get("unit")
+        if gauge_unit is not None and str(gauge_unit).lower() != self.unit.lower():
+            raise ConfigError(self.source, "procedure.unit",
+                              f"the procedure works in {self.unit} but {self.uut_role}'s scale is in {gauge_unit}",
+                              f'write unit = "{gauge_unit}" (the controller is set to the same unit)')
         self.certificate = certificate_of(bench, self.controller_role, "pressure")
         for i, p in enumerate(self.pressures):
             if not self.certificate.covers(p, margin=1e-9):
@@ -246,6 +252,8 @@ class PressureGaugeCalibration:
         uut = ctx.instruments[self.uut_role]
         clock = ctx.clock
         ctx.show("setting pressure")
+        if hasattr(controller, "set_unit"):
+            await controller.set_unit(self.unit.upper())  # the controller reads in the procedure's unit
         await controller.set_setpoint(point.nominal)
 
         async def sample() -> tuple[float, bool | None]:
@@ -287,6 +295,18 @@ def _positive(table: dict[str, Any], key: str, source: str, where: str, default:
     return float(value)
 
 
+PRESSURE_UNITS = ("bar", "mbar", "hPa", "kPa", "MPa", "Pa", "psi")
+
+
+def _pressure_unit(head: dict[str, Any], source: str) -> str:
+    unit = head.get("unit", "bar")
+    for known in PRESSURE_UNITS:
+        if isinstance(unit, str) and unit.strip().lower() == known.lower():
+            return known
+    raise ConfigError(source, "procedure.unit", f"unknown pressure unit {unit!r}",
+                      f"use one of {', '.join(PRESSURE_UNITS)}")
+
+
 def parse_procedure(text: str, *, source: str = "<procedure>") -> PressureGaugeCalibration:
     try:
         data = tomllib.loads(text)
@@ -313,7 +333,7 @@ def parse_procedure(text: str, *, source: str = "<procedure>") -> PressureGaugeC
     if not pressures:
         raise ConfigError(source, "points", "no pressure points", "add [[points]] pressures = [0, 2, 4]")
     criteria = StabilityCriteria(
-        window=int(stab.get("window", 10)),
+        window=whole_number(stab, "window", 10, minimum=3, source=source, where="stability"),
         max_std=_positive(stab, "max_std", source, "stability", 0.001),
         max_slope=_positive(stab, "max_slope", source, "stability", 0.0005),
         interval=_seconds(stab.get("interval", "1 s"), source, "stability.interval"),
@@ -324,7 +344,8 @@ def parse_procedure(text: str, *, source: str = "<procedure>") -> PressureGaugeC
         name=str(head.get("name", "pressure gauge calibration")),
         controller_role=str(roles.get("controller", "pace")), uut_role=str(roles.get("uut", "gauge")),
         pressures=pressures, criteria=criteria, tolerance=_positive(head, "tolerance", source, "procedure"),
-        unit=str(head.get("unit", "bar")), repeats=repeats, cycles=cycles,
+        unit=_pressure_unit(head, source), repeats=repeats, cycles=cycles,
         decision_rule="guarded" if rule_text == "guarded" else "simple",
-        coverage=float(head.get("coverage", DEFAULT_COVERAGE_PROBABILITY)), source=source, text=text,
+        coverage=probability(head, "coverage", DEFAULT_COVERAGE_PROBABILITY, source=source, where="procedure"),
+        source=source, text=text,
     )

@@ -65,6 +65,7 @@ from daq.units import magnitude_in, parse_quantity
 from drivers.capabilities import Controller, Thermometer
 from procedures.base import DriverClassOf, PlannedPoint, PointOutcome, StabilityTimeout
 from procedures.context import PointContext
+from procedures.file_fields import probability, whole_number
 from results.decision import Rule, decide
 from results.gum import DEFAULT_COVERAGE_PROBABILITY, UncertaintyBudget, UncertaintyComponent, type_a
 from results.measurement_model import MeasurementModel, evaluate_gum
@@ -232,6 +233,14 @@ class ThermometerComparison:
             if role not in bench.instruments:
                 raise ConfigError(self.source, where, f"the bench {bench.source} has no instrument {role!r}",
                                   f"use one of {', '.join(sorted(bench.instruments))}")
+        if driver_class is not None:  # a channel the readout does not have is found now, not at 100 C
+            for i, u in enumerate(self.uuts):
+                channels = getattr(driver_class(u.instrument), "channels", None)
+                if channels is not None and u.channel not in channels:
+                    has = ", ".join(map(str, channels))
+                    raise ConfigError(self.source, f"roles.uuts[{i}]",
+                                      f"{u.instrument} has no channel {u.channel} (it has {has})",
+                                      "name a channel the readout has")
         self.certificate = ReferenceCertificate.from_bench(bench, self.reference_role)
         if self.certificate.channel != self.reference_channel:
             raise ConfigError(bench.source, f"instruments.{self.reference_role}.certificate.temperature.channel",
@@ -450,7 +459,7 @@ def parse_procedure(text: str, *, source: str = "<procedure>") -> ThermometerCom
     if not setpoints:
         raise ConfigError(source, "points", "no temperature points", "add [[points]] setpoints = [0.0, 50.0]")
     criteria = StabilityCriteria(
-        window=int(stab.get("window", 20)),
+        window=whole_number(stab, "window", 20, minimum=3, source=source, where="stability"),
         max_std=_number(stab, "max_std", None, source, "stability"),
         max_slope=_number(stab, "max_slope", None, source, "stability"),
         min_soak=_seconds(stab.get("min_soak", "0 s"), source, "stability.min_soak"),
@@ -474,7 +483,7 @@ def parse_procedure(text: str, *, source: str = "<procedure>") -> ThermometerCom
         repeats=repeats,
         interval=_seconds(head.get("interval", "10 s"), source, "procedure.interval"),
         decision_rule=rule,
-        coverage=float(head.get("coverage", DEFAULT_COVERAGE_PROBABILITY)),
+        coverage=probability(head, "coverage", DEFAULT_COVERAGE_PROBABILITY, source=source, where="procedure"),
         source=source,
         text=text,
     )

@@ -104,7 +104,10 @@ async def _finish(outcome: SessionOutcome, db: str, report: Path | None, as_json
         if report is not None:
             out.print(f"Report written to [bold]{report}[/]")
     if outcome.status != "completed":
-        err.print(f"[bold yellow]Run {outcome.run_id} {outcome.status}[/]; sources are in their safe state. "
+        why = outcome.extra.get("message", "")
+        err.print(f"[bold yellow]Run {outcome.run_id} {outcome.status}[/]{': ' + why if why else ''}",
+                  highlight=False, soft_wrap=True)
+        err.print("Sources are in their safe state. "
                   f"Continue with: daq run --resume {outcome.run_id} --db {db}")
         return 1
     return 0

@@ -165,7 +165,9 @@ async def run_session(
             if running is not None:
                 await running.close()
         results = await store.results(run_id)
-        return SessionOutcome(run_id, status, results, world, bench, procedure, clock_note)
+        final = await store.load_run(run_id)
+        return SessionOutcome(run_id, status, results, world, bench, procedure, clock_note,
+                              extra={"message": final.message if final else ""})
     finally:
         await store.close()
 

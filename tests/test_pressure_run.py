@@ -88,3 +88,15 @@ def test_a_manual_gauge_must_say_manual():
     bad = (DATA / "pressure-bench.toml").read_text().replace("resolution = 0.05         #", "resolutoin = 0.05 #")
     with pytest.raises(ConfigError, match="instruments.gauge.settings.resolutoin"):
         check_drivers(parse_bench(bad, source="p.toml"))
+
+
+def test_the_procedure_unit_must_match_the_gauge_scale():
+    from procedures.pressure_gauge import parse_procedure
+
+    bench = load_bench(DATA / "pressure-bench.toml")
+    text = (DATA / "pressure-gauge.toml").read_text()
+    proc = parse_procedure(text.replace('[procedure]\n', '[procedure]\nunit = "psi"\n'), source="p.toml")
+    with pytest.raises(ConfigError, match="procedure.unit.*scale is in bar"):
+        proc.validate(bench)
+    with pytest.raises(ConfigError, match="unknown pressure unit"):
+        parse_procedure(text.replace('[procedure]\n', '[procedure]\nunit = "atm"\n'), source="p.toml")

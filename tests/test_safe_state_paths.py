@@ -135,6 +135,7 @@ def test_interrupting_the_cli_puts_the_calibrator_in_standby(tmp_path, bench_tom
         assert float(ask("OUT?").split(",")[0]) == 0.0
         assert json.loads(out)["status"] == "aborted"
         assert "Continue with: daq run --resume 1" in err.replace("\n", "")
+        assert "interrupted" in err or "terminated" in err  # the reason is said, not only the status
     finally:
         sim.terminate()
         sim.wait(timeout=10)

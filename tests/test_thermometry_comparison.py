@@ -129,3 +129,15 @@ def test_bad_procedure_names_the_field(change: tuple[str, str], field: str) -> N
     with pytest.raises(ConfigError) as info:
         parse_procedure(changed, source="p.toml").validate(load_bench(DATA / "thermometry-bench.toml"))
     assert info.value.field == field
+
+
+def test_a_channel_the_readout_does_not_have_is_refused_before_the_bath_is_switched_on():
+    from drivers.registry import DRIVERS
+
+    bench = load_bench(DATA / "thermometry-bench.toml")
+    text = (DATA / "thermometer-comparison.toml").read_text().replace('"uut_a.4"', '"uut_a.9"')
+    procedure = parse_procedure(text, source="c.toml")
+    with pytest.raises(ConfigError, match=r"roles.uuts\[3\]: uut_a has no channel 9"):
+        procedure.validate(bench, lambda name: DRIVERS.get(bench.instruments[name].driver))
+    with pytest.raises(ConfigError, match="stability.window"):
+        parse_procedure(text.replace("window = 20", 'window = "ten"'), source="c.toml")

@@ -58,6 +58,7 @@ class RunRecord:
     created_at: str
     completed_points: set[int] = field(default_factory=set)
     planned_points: int = 0
+    message: str = ""
 
 
 class RunStore:
@@ -132,6 +133,7 @@ class RunStore:
             return RunRecord(
                 run.id, run.status, run.procedure_name, run.bench_source, run.bench_toml, run.procedure_source,
                 run.procedure_toml, json.loads(run.options_json), run.created_at, set(done), int(planned or 0),
+                run.message,
             )
 
     # -- who runs it ---------------------------------------------------------------------------
