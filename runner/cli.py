@@ -49,13 +49,18 @@ def _json_safe(obj: Any) -> Any:
     return obj
 
 
-def true_errors(outcome: SessionOutcome) -> dict[int, float] | None:
-    """The simulator's own truth for each point (only a simulated world knows it)."""
-    proc = outcome.procedure
-    if outcome.world is None or proc is None or proc.kind != "dc_voltage":
-        return None  # the DMM's truth; other benches' truths are read by their own tests
-    uut = proc.instrument_names()[1]
-    return {p.index: outcome.world.true_error(uut, p.nominal, p.range_) for p in proc.points}
+def true_errors(outcome: SessionOutcome) -> dict[tuple[int, str], float] | None:
+    """The simulator's own truth for each result (only a simulated world knows it)."""
+    truth = outcome.extra.get("truth")
+    if truth is None:
+        return None
+    found = {}
+    for r in outcome.results:
+        key = (r["point_index"], r.get("channel", ""))
+        value = truth.truth_for(*key)
+        if value is not None:
+            found[key] = value
+    return found or None
 
 
 def procedure_summary(outcome: SessionOutcome) -> list[str] | None:
@@ -75,7 +80,7 @@ def summary(outcome: SessionOutcome, report: Path | None) -> dict[str, Any]:
             "ref_mean": r["ref_mean"], "uut_mean": r["uut_mean"], "error": r["error"], "correction": r["correction"],
             "u_c": r["u_c"], "U": r["U"], "k": r["k"], "dof": r["dof_eff"], "tolerance": r["tolerance"],
             "decision": r["decision"]["outcome"], "rule": r["decision"]["rule"],
-            "true_error": truth.get(r["point_index"]), "attempt": r["attempt"],
+            "true_error": truth.get((r["point_index"], r.get("channel", ""))), "attempt": r["attempt"],
         })
     return _json_safe({"run_id": outcome.run_id, "status": outcome.status, "time": outcome.clock_note,
                        "report": str(report) if report else None, "points": points})

@@ -46,7 +46,7 @@ def like_error(r: dict[str, Any], value: float) -> str:
     return f"{value / factor:+.{decimals}f} {prefix}{r.get('unit', 'V')}"
 
 
-def results_table(results: list[dict[str, Any]], true_errors: dict[int, float] | None = None) -> Table:
+def results_table(results: list[dict[str, Any]], true_errors: dict[tuple[int, str], float] | None = None) -> Table:
     table = Table(title="Calibration results (E = UUT - reference)", header_style="bold", box=box.SIMPLE_HEAD,
                   pad_edge=False, collapse_padding=True)
     channels = any(r.get("channel") for r in results)
@@ -71,14 +71,14 @@ def results_table(results: list[dict[str, Any]], true_errors: dict[int, float] |
             else f"{r['tolerance']:g} {unit}", r["decision"]["outcome"],
         ]
         if true_errors is not None:
-            te = true_errors.get(r["point_index"])
+            te = true_errors.get((r["point_index"], r.get("channel", "")))
             row.append(like_error(r, te) if te is not None else "-")
         table.add_row(*row)
     return table
 
 
 def write_report(path: Path, run: dict[str, Any], results: list[dict[str, Any]], attempts: list[dict[str, Any]],
-                 events: list[dict[str, Any]], true_errors: dict[int, float] | None = None,
+                 events: list[dict[str, Any]], true_errors: dict[tuple[int, str], float] | None = None,
                  summary: list[str] | None = None) -> None:
     """Markdown, written to a temporary name then renamed, so a half-written report never exists."""
     lines = [f"# Calibration run {run['id']}: {run['procedure']}", ""]
@@ -96,7 +96,7 @@ def write_report(path: Path, run: dict[str, Any], results: list[dict[str, Any]],
                f"{format_si(r['uut_mean'], unit)} | {err} | {u} | {r['k']:.2f} | {_dof(r['dof_eff'])} | "
                f"±{format_si(r['tolerance'], unit)} | {r['decision']['outcome']} |")
         if true_errors is not None:
-            te = true_errors.get(r["point_index"])
+            te = true_errors.get((r["point_index"], r.get("channel", "")))
             row += f" {like_error(r, te) if te is not None else '-'} |"
         lines.append(row)
     lines.append("")

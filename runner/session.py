@@ -24,6 +24,7 @@ from procedures.loader import parse_procedure
 from results.store import RunStore
 from runner.control import AutoOperator, Operator, RunControl, TerminalOperator, TerminalReadings
 from runner.engine import RunEngine, validate_before_start
+from runner.simulated_truth import SimulatedTruth
 from runner.sinks.mqtt import MqttSink
 from runner.sinks.terminal import TerminalSink
 
@@ -128,6 +129,9 @@ async def run_session(
 
             def manual_reader(name: str) -> Any:
                 return readings
+        truth = SimulatedTruth(world, procedure) if world is not None else None
+        if truth is not None:
+            all_sinks.append(truth)
         if simulated_operator is None and world is not None:
             def simulated_operator(task: Any) -> Any:
                 model: Any = world[task.instrument]  # a simulator that an operator can act on
@@ -167,7 +171,7 @@ async def run_session(
         results = await store.results(run_id)
         final = await store.load_run(run_id)
         return SessionOutcome(run_id, status, results, world, bench, procedure, clock_note,
-                              extra={"message": final.message if final else ""})
+                              extra={"message": final.message if final else "", "truth": truth})
     finally:
         await store.close()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -99,3 +100,14 @@ def test_daq_sim_in_its_own_process_serves_a_run(tmp_path, bench_toml, procedure
     finally:
         sim.terminate()
         sim.wait(timeout=10)
+
+
+def test_a_simulated_comparison_reports_each_uuts_true_error(tmp_path):
+    data = Path(__file__).resolve().parents[1] / "runner" / "data"
+    r = _daq("run", "--bench", str(data / "thermometry-bench.toml"), "--procedure",
+             str(data / "thermometer-comparison.toml"), "--simulate", "--scale", "2000", "--yes", "--no-live",
+             "--json", "--db", str(tmp_path / "t.sqlite"))
+    assert r.returncode == 0, r.stderr
+    points = json.loads(r.stdout)["points"]
+    assert len({p["channel"] for p in points}) == 8
+    assert all(p["true_error"] is not None and abs(p["error"] - p["true_error"]) <= 2 * p["U"] for p in points)

@@ -16,17 +16,15 @@ Measured here: 311/320 = 97.2 % (seeds 100-219, 720 points: 97.6 %, largest |E -
 
 from __future__ import annotations
 
-import math
 import random
 import re
-from collections import defaultdict
 from pathlib import Path
 
 from daq.bench import parse_bench
 from daq.clock import VirtualClock
-from daq.events import PointResultEvent, ReadingEvent
 from procedures.loader import load_procedure
 from runner.session import SessionOptions, run_session
+from runner.simulated_truth import SimulatedTruth
 from simulators.bench_server import start_bench
 from simulators.manual_gauge import ManualGauge
 from simulators.pace_controller import PaceController
@@ -35,27 +33,6 @@ DATA = Path(__file__).resolve().parents[1] / "runner" / "data"
 SEEDS = range(1, 41)  # 40 seeds x (4 up + 4 down) = 320 points
 PRESSURES = "[2, 6, 10, 14]"
 _GAUGE = re.compile(r"offset = 0\.03\ngain = 0\.003\nhysteresis = 0\.04\n")
-
-
-class GaugeTruth:
-    """The gauge's true error at each reading, as tests/test_pressure_run.py takes it."""
-
-    def __init__(self, gauge: ManualGauge) -> None:
-        self.gauge = gauge
-        self.times: dict[int, list[float]] = defaultdict(list)
-        self.truth: dict[int, float] = {}
-
-    def emit(self, event):
-        if isinstance(event, ReadingEvent) and event.channel == "uut":
-            self.times[event.point_index].append(event.t)
-        elif isinstance(event, PointResultEvent):
-            times = self.times[event.point_index][-event.result["n"]:]
-            g = self.gauge
-            self.truth[event.point_index] = math.fsum(
-                g.true_error(g.value_at(t), g.ascending_at(t)) for t in times) / len(times)
-
-    async def aclose(self):
-        pass
 
 
 def _fresh_gauge(text: str, rng: random.Random) -> str:
@@ -84,7 +61,7 @@ async def test_true_error_lies_within_U_at_the_stated_rate(tmp_path):
         running = await start_bench(parse_bench(text, source="pressure-bench.toml"), clock, seed=seed)
         gauge, pace = running.world["gauge"], running.world["pace"]
         assert isinstance(gauge, ManualGauge) and isinstance(pace, PaceController)
-        truth = GaugeTruth(gauge)
+        truth = SimulatedTruth(running.world, procedure)
         try:
             outcome = await run_session(
                 running.bench, procedure,
@@ -97,7 +74,7 @@ async def test_true_error_lies_within_U_at_the_stated_rate(tmp_path):
         # The world really is drawn per seed: the controller's sensor is not exactly its certificate.
         sensor_deviations.add(round(pace.true_error(6.0) - 0.0007, 9))
         for r in outcome.results:
-            true = truth.truth[r["point_index"]]
+            true = truth.truth[(r["point_index"], "")]
             deviation = abs(r["error"] - true)
             total += 1
             inside += deviation <= r["U"]

@@ -8,8 +8,6 @@ hysteresis the gauge really has shows between the up and down points.
 
 from __future__ import annotations
 
-import math
-from collections import defaultdict
 from pathlib import Path
 
 import pytest
@@ -17,36 +15,15 @@ import pytest
 from daq.bench import load_bench, parse_bench
 from daq.clock import VirtualClock
 from daq.errors import ConfigError
-from daq.events import PointResultEvent, ReadingEvent
 from drivers.registry import check_drivers
 from procedures.loader import load_procedure
 from runner.session import SessionOptions, run_session
+from runner.simulated_truth import SimulatedTruth
 from simulators.bench_server import start_bench
 from simulators.manual_gauge import ManualGauge
 from simulators.pace_controller import PaceController
 
 DATA = Path(__file__).resolve().parents[1] / "runner" / "data"
-
-
-class GaugeTruth:
-    """The gauge's true error at each reading, taken while the controller still holds the point."""
-
-    def __init__(self, gauge: ManualGauge) -> None:
-        self.gauge = gauge
-        self.times: dict[int, list[float]] = defaultdict(list)
-        self.truth: dict[int, float] = {}
-
-    def emit(self, event):
-        if isinstance(event, ReadingEvent) and event.channel == "uut":
-            self.times[event.point_index].append(event.t)
-        elif isinstance(event, PointResultEvent):
-            times = self.times[event.point_index][-event.result["n"]:]
-            g = self.gauge
-            self.truth[event.point_index] = math.fsum(
-                g.true_error(g.value_at(t), g.ascending_at(t)) for t in times) / len(times)
-
-    async def aclose(self):
-        pass
 
 
 async def test_dial_gauge_up_and_down_through_the_runner(tmp_path):
@@ -56,7 +33,7 @@ async def test_dial_gauge_up_and_down_through_the_runner(tmp_path):
     running = await start_bench(bench, clock)
     gauge = running.world["gauge"]
     assert isinstance(gauge, ManualGauge)
-    truth = GaugeTruth(gauge)
+    truth = SimulatedTruth(running.world, procedure)
     try:
         outcome = await run_session(running.bench, procedure, SessionOptions(
             db=str(tmp_path / "p.sqlite"), live=False, assume_yes=True), clock=clock, sinks=[truth],
@@ -67,7 +44,7 @@ async def test_dial_gauge_up_and_down_through_the_runner(tmp_path):
     assert len(outcome.results) == 2 * 2 * 6
     assert len(gauge.prompts) == len(outcome.results) * procedure.repeats  # every UUT reading asked of a person
     for r in outcome.results:
-        assert abs(r["error"] - truth.truth[r["point_index"]]) <= 2 * r["U"], (r["point_index"], r["error"])
+        assert abs(r["error"] - truth.truth[(r["point_index"], "")]) <= 2 * r["U"], (r["point_index"], r["error"])
     labels = {p.index: p.label for p in procedure.points}
     by_label = {labels[r["point_index"]]: r["error"] for r in outcome.results}
     hysteresis = by_label["9 bar down c1"] - by_label["9 bar up c1"]

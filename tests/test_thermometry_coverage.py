@@ -11,10 +11,8 @@ error lies within ±U of the measured error in 90-99 % of them, and never beyond
 
 from __future__ import annotations
 
-import math
 import random
 import re
-from collections import defaultdict
 from pathlib import Path
 
 import pytest
@@ -22,9 +20,9 @@ import pytest
 from daq.bench import parse_bench
 from daq.clock import VirtualClock
 from daq.errors import ConfigError
-from daq.events import PointResultEvent, ReadingEvent
 from procedures.loader import load_procedure
 from runner.session import SessionOptions, run_session
+from runner.simulated_truth import SimulatedTruth
 from simulators.bench_server import start_bench
 from simulators.temperature_bath import TemperatureBath
 from simulators.thermometer_readout import ThermometerReadout
@@ -33,30 +31,6 @@ from simulators.world import SimulatedWorld
 DATA = Path(__file__).resolve().parents[1] / "runner" / "data"
 SEEDS = range(1, 10)  # 9 seeds x 3 setpoints x 8 UUT channels = 216 UUT-points
 _UUT_CHANNEL = re.compile(r"\{ channel = (\d), offset = [-0-9.e]+, gain = [-0-9.e]+ \}")
-
-
-class TruthAtEachPoint:
-    """The UUT probe's true error, averaged over the instants it was read (as in test_thermometry_run)."""
-
-    def __init__(self, world):
-        self.world = world
-        self.times: dict[tuple[int, str], list[float]] = defaultdict(list)
-        self.truth: dict[tuple[int, str], float] = {}
-
-    def emit(self, event):
-        if isinstance(event, ReadingEvent) and event.channel.startswith("uut:"):
-            self.times[(event.point_index, event.channel[4:])].append(event.t)
-        elif isinstance(event, PointResultEvent):
-            channel = event.result["channel"]
-            name, ch = channel.rsplit(".", 1)
-            model = self.world[name]
-            assert isinstance(model, ThermometerReadout)
-            times = self.times[(event.point_index, channel)][-event.result["n"]:]
-            self.truth[(event.point_index, channel)] = math.fsum(
-                model.true_error(int(ch), model.temperature_at(int(ch), t)) for t in times) / len(times)
-
-    async def aclose(self):
-        pass
 
 
 def _fresh_uuts(text: str, rng: random.Random) -> str:
@@ -76,8 +50,8 @@ async def test_true_error_lies_within_U_at_the_stated_rate(tmp_path):
         text = _fresh_uuts(bench_text, random.Random(seed))
         clock = VirtualClock()
         running = await start_bench(parse_bench(text, source="thermometry-bench.toml"), clock, seed=seed)
-        truth = TruthAtEachPoint(running.world)
         procedure = load_procedure(DATA / "thermometer-comparison.toml")
+        truth = SimulatedTruth(running.world, procedure)
         try:
             outcome = await run_session(
                 running.bench, procedure,

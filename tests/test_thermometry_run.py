@@ -2,45 +2,18 @@
 
 from __future__ import annotations
 
-import math
 import sqlite3
-from collections import defaultdict
 from pathlib import Path
 
 from daq.bench import load_bench
 from daq.clock import VirtualClock
-from daq.events import PointResultEvent, ReadingEvent
 from procedures.loader import load_procedure
 from runner.session import SessionOptions, run_session
+from runner.simulated_truth import SimulatedTruth
 from simulators.bench_server import start_bench
 from simulators.temperature_bath import TemperatureBath
-from simulators.thermometer_readout import ThermometerReadout
 
 DATA = Path(__file__).resolve().parents[1] / "runner" / "data"
-
-
-class TruthAtEachPoint:
-    """Takes the simulator's true probe errors while the bath still holds the point's temperature."""
-
-    def __init__(self, world):
-        self.world = world
-        self.times: dict[tuple[int, str], list[float]] = defaultdict(list)
-        self.truth: dict[tuple[int, str], float] = {}
-
-    def emit(self, event):
-        if isinstance(event, ReadingEvent) and event.channel.startswith("uut:"):
-            self.times[(event.point_index, event.channel[4:])].append(event.t)
-        elif isinstance(event, PointResultEvent):
-            channel = event.result["channel"]
-            name, ch = channel.rsplit(".", 1)
-            model = self.world[name]
-            assert isinstance(model, ThermometerReadout)
-            times = self.times[(event.point_index, channel)][-event.result["n"]:]
-            self.truth[(event.point_index, channel)] = math.fsum(
-                model.true_error(int(ch), model.temperature_at(int(ch), t)) for t in times) / len(times)
-
-    async def aclose(self):
-        pass
 
 
 async def test_eight_thermometers_in_one_bath_through_the_runner(tmp_path):
@@ -49,7 +22,7 @@ async def test_eight_thermometers_in_one_bath_through_the_runner(tmp_path):
     assert procedure.kind == "thermometer_comparison"
     clock = VirtualClock()
     running = await start_bench(bench, clock)
-    truth = TruthAtEachPoint(running.world)
+    truth = SimulatedTruth(running.world, procedure)
     try:
         outcome = await run_session(running.bench, procedure,
                                     SessionOptions(db=str(tmp_path / "t.sqlite"), live=False, assume_yes=True),
