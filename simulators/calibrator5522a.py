@@ -342,6 +342,8 @@ class _OutputTerminal:
 class Calibrator5522A(ScpiInstrument):
     """Fluke 5522A-class calibrator model (DC V, AC V, ohms); one `output` terminal."""
 
+    no_error_text = "No Error"
+
     output_terminals = ("output",)
 
     SIMULATION_PARAMETERS = {
@@ -556,10 +558,6 @@ class Calibrator5522A(ScpiInstrument):
         self.function = "dcv"
         self.frequency = 0.0
 
-    def _cls(self, params: list[str]) -> None:
-        expect_params(params, 0)
-        self.errors.clear()
-
     def _out(self, params: list[str]) -> None:
         expect_params(params, 2, 1)
         function, value, frequency = parse_output(params)
@@ -577,9 +575,3 @@ class Calibrator5522A(ScpiInstrument):
         expect_params(params, 0)
         self._standby()
 
-    def _err(self, params: list[str]) -> str:
-        expect_params(params, 0)
-        entry = self.errors.pop()
-        if entry is None:
-            return '0,"No Error"'
-        return f'{entry[0]},"{entry[1]}"'

@@ -167,6 +167,8 @@ def _read_function_model(source: str, function: str) -> Callable[[Any, str], Fun
 class Dmm34465A(ScpiInstrument):
     """Keysight 34465A-class DMM model (DC voltage); one `input` terminal."""
 
+    signed_error_codes = True
+
     input_terminals = ("input",)
 
     SIMULATION_PARAMETERS = {
@@ -462,10 +464,6 @@ class Dmm34465A(ScpiInstrument):
         self._cancel_pending()
         self._reset_state()
 
-    def _cls(self, params: list[str]) -> None:
-        expect_params(params, 0)
-        self.errors.clear()
-
     async def _wait(self, params: list[str]) -> None:
         expect_params(params, 0)
         if self._pending is not None:
@@ -474,13 +472,6 @@ class Dmm34465A(ScpiInstrument):
     async def _opc_query(self, params: list[str]) -> str:
         await self._wait(params)
         return "1"
-
-    def _err(self, params: list[str]) -> str:
-        expect_params(params, 0)
-        entry = self.errors.pop()
-        if entry is None:
-            return '+0,"No error"'
-        return f'{entry[0]:+d},"{entry[1]}"'
 
     def _configure(self, params: list[str], function: str = "dcv") -> None:
         expect_params(params, 2)

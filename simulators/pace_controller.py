@@ -140,6 +140,8 @@ class PressureRamp:
 class PaceController(ScpiInstrument):
     """Druck PACE-class pressure controller model (gauge mode, bar inside); output terminal `pressure`."""
 
+    error_reply_prefix = ":SYST:ERR "
+
     output_terminals = ("pressure",)
 
     SIMULATION_PARAMETERS = {
@@ -412,17 +414,6 @@ class PaceController(ScpiInstrument):
         self.in_limits_time = self.default_in_limits_time
         self.slew_rate = self.default_slew_rate
         self.set_output(False)
-
-    def _cls(self, params: list[str]) -> None:
-        expect_params(params, 0)
-        self.errors.clear()
-
-    def _err(self, params: list[str]) -> str:
-        expect_params(params, 0)
-        entry = self.errors.pop()
-        if entry is None:
-            return ':SYST:ERR 0,"No error"'
-        return f':SYST:ERR {entry[0]},"{entry[1]}"'
 
     def _sense(self, params: list[str]) -> str:
         expect_params(params, 0)

@@ -228,6 +228,25 @@ class ScpiInstrument:
         self.last_replies: dict[str, str] = {}
         self.power_cycles = 0
 
+    #: How the error query answers: the header it echoes (e.g. ":SYST:ERR "), the text of "no
+    #: error" and whether the code carries its sign ("+0"), which differ between makers.
+    error_reply_prefix = ""
+    no_error_text = "No error"
+    signed_error_codes = False
+
+    def _cls(self, params: list[str]) -> None:
+        """`*CLS`: clear the error queue."""
+        expect_params(params, 0)
+        self.errors.clear()
+
+    def _err(self, params: list[str]) -> str:
+        """The error query: the oldest entry of the queue, or "no error", in this maker's format."""
+        expect_params(params, 0)
+        entry = self.errors.pop()
+        code, text = (0, self.no_error_text) if entry is None else entry
+        number = f"{code:+d}" if self.signed_error_codes else f"{code}"
+        return f'{self.error_reply_prefix}{number},"{text}"'
+
     def add_command(self, pattern: str, handler: Handler) -> None:
         self._commands.append((HeaderPattern(pattern), handler))
 

@@ -432,17 +432,6 @@ class TemperatureBath(ScpiInstrument):
         self.stability_limit = self.default_stability_limit
         self.set_heating(True)
 
-    def _cls(self, params: list[str]) -> None:
-        expect_params(params, 0)
-        self.errors.clear()
-
-    def _err(self, params: list[str]) -> str:
-        expect_params(params, 0)
-        entry = self.errors.pop()
-        if entry is None:
-            return '0,"No error"'
-        return f'{entry[0]},"{entry[1]}"'
-
     def _set_setpoint(self, params: list[str]) -> None:
         (text,) = expect_params(params, 1, 1)
         self.set_setpoint(parse_number(text))

@@ -291,17 +291,6 @@ class ThermometerReadout(ScpiInstrument):
         expect_params(params, 0)
         self.unit = "C"
 
-    def _cls(self, params: list[str]) -> None:
-        expect_params(params, 0)
-        self.errors.clear()
-
-    def _err(self, params: list[str]) -> str:
-        expect_params(params, 0)
-        entry = self.errors.pop()
-        if entry is None:
-            return '0,"No error"'
-        return f'{entry[0]},"{entry[1]}"'
-
     def _fetch(self, params: list[str]) -> str:
         channel = self._channel(params)
         return self._format(self.indicate(channel, self.clock.now()))
