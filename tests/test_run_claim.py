@@ -72,7 +72,7 @@ async def test_resuming_a_run_that_another_process_runs_is_refused_before_any_in
         await running.close()
 
 
-async def test_a_database_from_an_older_version_is_refused_clearly(tmp_path):
+async def test_a_database_this_program_did_not_write_is_refused_clearly(tmp_path):
     import sqlite3
 
     db = tmp_path / "old.sqlite"
@@ -80,5 +80,8 @@ async def test_a_database_from_an_older_version_is_refused_clearly(tmp_path):
     con.execute("CREATE TABLE runs (id INTEGER PRIMARY KEY, created_at TEXT)")
     con.commit()
     con.close()
-    with pytest.raises(ConfigError, match="older version"):
+    with pytest.raises(ConfigError, match="not a database this program wrote"):
         await RunStore.open(db)
+    con = sqlite3.connect(db)  # and it is left as it was
+    assert [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")] == ["runs"]
+    con.close()

@@ -17,14 +17,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, func, insert, inspect, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from daq.errors import ConfigError
+from results.records.audit import audit_point_result
+from results.store.connection import open_engine
 from results.store.models import (
     AttemptRow,
-    Base,
     BudgetLineRow,
     PlannedPointRow,
     PointResultRow,
@@ -32,17 +31,11 @@ from results.store.models import (
     RunEventRow,
     RunRow,
 )
+from results.store.schema import upgrade_to_head
 
 
 def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-def database_url(path_or_url: str | Path) -> str:
-    text = str(path_or_url)
-    if "://" in text:
-        return text
-    return f"sqlite+aiosqlite:///{Path(text).expanduser().resolve()}"
 
 
 @dataclass
@@ -70,26 +63,12 @@ class RunStore:
     async def open(cls, path_or_url: str | Path, *, pooled: bool = True) -> RunStore:
         """Open (and create) the store. Pooled by default: a fresh SQLite connection per batch would
         re-run the pragmas and checkpoint the WAL on every close (4 fsyncs per 64 readings)."""
-        url = database_url(path_or_url)
-        engine = create_async_engine(url) if pooled else create_async_engine(url, poolclass=NullPool)
-        if url.startswith("sqlite"):
-            @event.listens_for(engine.sync_engine, "connect")
-            def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-                cur = dbapi_conn.cursor()
-                cur.execute("PRAGMA journal_mode=WAL")
-                cur.execute("PRAGMA synchronous=NORMAL")
-                cur.execute("PRAGMA foreign_keys=ON")
-                cur.execute("PRAGMA busy_timeout=10000")
-                cur.close()
-
-        async with engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
-            missing = await conn.run_sync(_missing_columns)
-        if missing:
+        engine = open_engine(path_or_url, pooled=pooled)
+        try:
+            await upgrade_to_head(engine, str(path_or_url))
+        except BaseException:
             await engine.dispose()
-            raise ConfigError(str(path_or_url), "(database)",
-                              f"made by an older version of this program (no column {missing[0]})",
-                              "give a new --db file; the old one stays readable with the version that wrote it")
+            raise
         return cls(engine)
 
     async def close(self) -> None:
@@ -249,6 +228,7 @@ class RunStore:
                 distribution=line["distribution"], u=line["u"], sensitivity=line["sensitivity"],
                 contribution=line["contribution"], dof=_dof(line["dof"]), note=line.get("note", ""),
             ))
+        await audit_point_result(s, row, actor=f"run {run_id}")
 
     # -- reading back ---------------------------------------------------------------------------
     async def results(self, run_id: int) -> list[dict[str, Any]]:
@@ -282,16 +262,6 @@ class RunStore:
             rows = (await s.scalars(select(RunEventRow).where(RunEventRow.run_id == run_id)
                                     .order_by(RunEventRow.id))).all()
             return [{"at": r.at, "kind": r.kind, "message": r.message} for r in rows]
-
-
-def _missing_columns(sync_conn: Any) -> list[str]:
-    """Columns the models need that an existing database lacks (there are no migrations yet)."""
-    inspector = inspect(sync_conn)
-    missing = []
-    for table in Base.metadata.sorted_tables:
-        have = {c["name"] for c in inspector.get_columns(table.name)}
-        missing += [f"{table.name}.{c.name}" for c in table.columns if c.name not in have]
-    return missing
 
 
 def this_process() -> str:

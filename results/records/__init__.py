@@ -1,0 +1,1 @@
+"""Laboratory records: order turnaround against the service standard and the satisfaction survey."""
