@@ -1,1 +1,1 @@
-"""Laboratory records: order turnaround against the service standard and the satisfaction survey."""
+"""The lab's records: orders and their life cycle, accounts, equipment register, audit trail, service levels, survey."""
