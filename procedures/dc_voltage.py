@@ -75,8 +75,11 @@ setpoints = ["0 ohm", "100 ohm"]
 The reference's uncertainty per function comes from the bench file's calibrator certificate:
 `certificate.dcv` (k, ranges of upto/ppm/floor in V), `certificate.acv` (k, bands =
 [{ upto V, fmin Hz, fmax Hz, ppm, floor V }], the first band holding the point) and
-`certificate.ohms` (k, ranges of upto/ppm/floor in ohm). The model is E = x_UUT - x_ref at
-every point (for ohms, x_ref is the calibrator's resistance).
+`certificate.ohms` (k, ranges of upto/ppm/floor in ohm). `dcv` and `ohms` may instead be in the
+point form of a certificate as issued (k, points = [{ at, correction, U }], signed `at`; what the
+equipment register hands the run): U from the bracketing points, and the correction added to the
+reference's readings. The model is E = x_UUT - x_ref at every point (for ohms, x_ref is the
+calibrator's resistance).
 """
 
 from __future__ import annotations
@@ -91,6 +94,7 @@ from pathlib import Path
 from typing import Any
 
 from daq.bench import Bench
+from daq.certificate import CorrectionTable
 from daq.errors import ConfigError
 from daq.reading import Reading
 from daq.stability import StabilityCriteria, StabilityRecord, wait_until_stable
@@ -167,8 +171,12 @@ class ReferenceUncertainty:
     k: float
     ranges: list[tuple[float, float, float]]  # (upto V, ppm, floor V)
     dof: float = math.inf
+    points: CorrectionTable | None = None
+    """The certificate as issued, per point (the equipment register's form): correction and U at each `at`."""
 
     def standard_uncertainty(self, volts: float) -> float:
+        if self.points is not None:
+            return self.points.standard_uncertainty(volts)
         for upto, ppm, floor in self.ranges:
             if abs(volts) <= upto:
                 return (ppm * 1e-6 * abs(volts) + floor) / self.k
@@ -184,6 +192,10 @@ class ReferenceUncertainty:
         fix = f"add k = 2.0 and ranges = [{example}, ...] from its certificate"
         if not isinstance(cert, dict):
             raise ConfigError(bench.source, where, f"the reference standard has no {what} certificate", fix)
+        if "points" in cert:  # per-point values (correction, U) as the register's certificate states them
+            table = CorrectionTable.parse(cert, source=bench.source, where=where,
+                                          example="at = 1.0, correction = 2e-6, U = 6e-6")
+            return cls(table.k, [], table.dof, table)
         k = cert.get("k")
         if not isinstance(k, int | float) or k <= 0:
             raise ConfigError(bench.source, f"{where}.k", f"expected a coverage factor > 0, got {k!r}", fix)
@@ -203,7 +215,13 @@ class ReferenceUncertainty:
         return cls(float(k), sorted(ranges), float(dof))
 
     def covers(self, volts: float) -> bool:
+        if self.points is not None:
+            return self.points.covers(volts)
         return any(abs(volts) <= upto for upto, _, _ in self.ranges)
+
+    def correction(self, value: float) -> float:
+        """True - indicated at `value`: stated per point by a point certificate, none by a ppm-and-floor one."""
+        return self.points.correction(value) if self.points is not None else 0.0
 
 
 @dataclass
@@ -478,23 +496,27 @@ class DcVoltageProcedure:
             ref.append(ref_value)
         return PointData(uut, ref, record)
 
-    def _reference_of(self, point: PlannedPoint) -> tuple[float, float, str]:
-        """(standard uncertainty, dof, note) of the reference at `point`, from the certificate of its function."""
+    def _reference_of(self, point: PlannedPoint) -> tuple[float, float, float, str]:
+        """(standard uncertainty, dof, correction, note) of the reference at `point`, from its certificate."""
         function = _function_of(point)
         if function == "acv":
             assert isinstance(point, DcPoint) and self.ac_reference is not None, "validate() first"
             ac = self.ac_reference
-            return (ac.standard_uncertainty(point.nominal, point.frequency), ac.dof,
+            return (ac.standard_uncertainty(point.nominal, point.frequency), ac.dof, 0.0,
                     f"{self.source_role} AC voltage certificate at {point.frequency:g} Hz, k = {ac.k:g}")
         reference = self.ohms_reference if function == "ohms" else self.reference
         assert reference is not None, "validate() first"
         what = "resistance " if function == "ohms" else ""
-        return (reference.standard_uncertainty(point.nominal), reference.dof,
-                f"{self.source_role} {what}certificate, k = {reference.k:g}")
+        correction = reference.correction(point.nominal)
+        applied = f", correction {correction:+.3g} {FUNCTION_UNITS[function]} applied" if reference.points else ""
+        return (reference.standard_uncertainty(point.nominal), reference.dof, correction,
+                f"{self.source_role} {what}certificate, k = {reference.k:g}{applied}")
 
     def evaluate(self, point: PlannedPoint, uut: list[float], ref: list[float],
                  uut_resolution: float) -> PointResult:
-        reference_u, reference_dof, note = self._reference_of(point)
+        reference_u, reference_dof, correction, note = self._reference_of(point)
+        if correction:  # the reference's true output = what it indicates + its certificate's correction
+            ref = [r + correction for r in ref]
         return evaluate_comparison_point(
             point.nominal, FUNCTION_UNITS[_function_of(point)], uut, ref,
             reference_u=reference_u,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import inspect
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,9 +41,30 @@ class SessionOptions:
     assume_yes: bool = False
     live: bool = True
     operator_name: str = ""
+    certificates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Instrument -> certificate tables that replace the bench file's (from the equipment register)."""
+    serials: dict[str, str] = field(default_factory=dict)
+    """Instrument -> the serial it must report (an order item's serial for the UUT)."""
+    context: dict[str, Any] = field(default_factory=dict)
+    """What the run was for: the order item, the standards used with their certificates."""
 
     def to_record(self) -> dict[str, Any]:
-        return {"simulate": self.simulate, "scale": self.scale, "seed": self.seed, "assume_yes": self.assume_yes}
+        return {"simulate": self.simulate, "scale": self.scale, "seed": self.seed, "assume_yes": self.assume_yes,
+                "certificates": self.certificates, "serials": self.serials} | self.context
+
+    def apply_to(self, bench: Bench) -> Bench:
+        """The bench as this run uses it; applied again on resume, so a resumed run keeps its register values."""
+        if not self.certificates and not self.serials:
+            return bench
+        new = {}
+        for name, entry in bench.instruments.items():
+            changes: dict[str, Any] = {}
+            if name in self.certificates:
+                changes["certificate"] = dict(self.certificates[name])
+            if name in self.serials:
+                changes["serial"] = self.serials[name]
+            new[name] = dataclasses.replace(entry, **changes) if changes else entry
+        return dataclasses.replace(bench, instruments=new)
 
 
 @dataclass
@@ -95,11 +118,15 @@ async def run_session(
             options.simulate = bool(saved.get("simulate", options.simulate))
             options.scale = saved.get("scale", options.scale) if options.scale is None else options.scale
             options.seed = saved.get("seed", options.seed)
+            options.certificates = dict(saved.get("certificates") or {})
+            options.serials = dict(saved.get("serials") or {})
+            options.context = {k: v for k, v in saved.items() if k in ("order_item", "standards")}
             # an unattended simulated run stays unattended when resumed; a run on real instruments
             # asks its safety questions again unless --yes is given again
             if options.simulate and saved.get("assume_yes"):
                 options.assume_yes = True
         assert bench is not None and procedure is not None
+        bench = options.apply_to(bench)
         validate_before_start(bench, procedure)
         clock = clock or make_clock(options.scale)
         running = None
@@ -143,7 +170,9 @@ async def run_session(
         else:
             run_id = resume
         if on_created is not None:
-            on_created(run_id)
+            linked = on_created(run_id)
+            if inspect.isawaitable(linked):
+                await linked
         record = await store.load_run(run_id)
         if terminal is not None:
             terminal.clock_note = clock_note

@@ -147,3 +147,15 @@ async def user_for_token(s: AsyncSession, token: str) -> UserRow:
     if user is None or not user.active:
         raise Refused("R-ACTIVE", "the account is not active", "ask an administrator")
     return user
+
+
+async def set_signing_passphrase(s: AsyncSession, user: UserRow, passphrase: str) -> str:
+    """A new signing key for the head of laboratory, locked with the passphrase; returns its public key."""
+    from results.records.signing import new_signing_key
+
+    if Role.HEAD not in roles_of(user):
+        raise Refused("R-ROLE", f"{user.username} is not head of laboratory", "only the head signs certificates")
+    user.signing_key, user.public_key = new_signing_key(passphrase)
+    await audit.append(s, actor=user.username, action="new signing key", entity="users", entity_id=user.id,
+                       detail={"public_key": user.public_key})
+    return user.public_key

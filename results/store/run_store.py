@@ -20,7 +20,6 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from results.records.audit import audit_point_result
 from results.store.connection import open_engine
 from results.store.models import (
     AttemptRow,
@@ -228,6 +227,8 @@ class RunStore:
                 distribution=line["distribution"], u=line["u"], sensitivity=line["sensitivity"],
                 contribution=line["contribution"], dof=_dof(line["dof"]), note=line.get("note", ""),
             ))
+        from results.records.audit import audit_point_result  # the records import the store's models
+
         await audit_point_result(s, row, actor=f"run {run_id}")
 
     # -- reading back ---------------------------------------------------------------------------
