@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from daq.bench import InstrumentEntry
+from daq.certificate import CorrectionTable
 from daq.clock import Clock
 from daq.errors import ConfigError
 from simulators.scpi_instrument import (
@@ -182,6 +183,24 @@ class AcvUncertainty:
         return cls(_read_k(table, source, where), tuple((r[0], r[1], r[2], r[3], r[4]) for r in rows))
 
 
+class CertifiedPoints:
+    """A certificate stated point by point (an equipment register's form): the standard really is off by
+    its certified correction, give or take its stated uncertainty."""
+
+    def __init__(self, table: CorrectionTable) -> None:
+        self.table = table
+
+    def standard(self, value: float) -> float:
+        return self.table.standard_uncertainty(value)
+
+    def correction(self, value: float) -> float:
+        return self.table.correction(value)
+
+    @classmethod
+    def parse(cls, table: Any, *, source: str, where: str) -> CertifiedPoints:
+        return cls(CorrectionTable.parse(table, source=source, where=where))
+
+
 @dataclass(frozen=True)
 class OhmsUncertainty:
     """The calibrator's stated resistance uncertainty: U = ppm*1e-6*R + floor (first `upto` >= R), at k."""
@@ -204,8 +223,12 @@ class OhmsUncertainty:
         return cls(2.0, DEFAULT_OHMS_RANGES)
 
     @classmethod
-    def from_certificate(cls, certificate: dict[str, Any], *, source: str, instrument: str) -> OhmsUncertainty:
+    def from_certificate(cls, certificate: dict[str, Any], *, source: str,
+                         instrument: str) -> OhmsUncertainty | CertifiedPoints:
         """Read `[instruments.<name>.certificate.ohms]`; the default table if it is absent."""
+        if isinstance(certificate.get("ohms"), dict) and "points" in certificate["ohms"]:
+            return CertifiedPoints.parse(certificate["ohms"], source=source,
+                                         where=f"instruments.{instrument}.certificate.ohms")
         where = f"instruments.{instrument}.certificate.ohms"
         fix = "write k = 2.0 and ranges = [{ upto = 110, ppm = 28, floor = 1.4e-3 }, ...]"
         table = certificate.get("ohms")
@@ -244,8 +267,12 @@ class DcvUncertainty:
         return cls(2.0, DEFAULT_DCV_RANGES)
 
     @classmethod
-    def from_certificate(cls, certificate: dict[str, Any], *, source: str, instrument: str) -> DcvUncertainty:
+    def from_certificate(cls, certificate: dict[str, Any], *, source: str,
+                         instrument: str) -> DcvUncertainty | CertifiedPoints:
         """Read `[instruments.<name>.certificate.dcv]`; the default table if it is absent."""
+        if isinstance(certificate.get("dcv"), dict) and "points" in certificate["dcv"]:
+            return CertifiedPoints.parse(certificate["dcv"], source=source,
+                                         where=f"instruments.{instrument}.certificate.dcv")
         where = f"instruments.{instrument}.certificate.dcv"
         fix = "write k = 2.0 and ranges = [{ upto = 0.33, ppm = 15, floor = 1e-6 }, ...]"
         table = certificate.get("dcv")
@@ -365,9 +392,9 @@ class Calibrator5522A(ScpiInstrument):
         time_constant: float = 0.4,
         settle_band_ppm: float = 5.0,
         range_floor: float = 0.33,
-        uncertainty: DcvUncertainty | None = None,
+        uncertainty: DcvUncertainty | CertifiedPoints | None = None,
         acv_uncertainty: AcvUncertainty | None = None,
-        ohms_uncertainty: OhmsUncertainty | None = None,
+        ohms_uncertainty: OhmsUncertainty | CertifiedPoints | None = None,
         reply_latency: float = 0.0,
     ) -> None:
         super().__init__(name, clock, reply_latency=reply_latency)
@@ -435,7 +462,8 @@ class Calibrator5522A(ScpiInstrument):
         key = _nominal_key(nominal)
         if key not in self._deviations:
             rng = stable_rng(self.seed, self.name, "dcv", key)
-            self._deviations[key] = float(rng.normal(0.0, self.uncertainty.standard(float(key))))
+            offset = self.uncertainty.correction(float(key)) if isinstance(self.uncertainty, CertifiedPoints) else 0.0
+            self._deviations[key] = offset + float(rng.normal(0.0, self.uncertainty.standard(float(key))))
         return self._deviations[key]
 
     def function_deviation(self, function: str, nominal: float, frequency: float = 0.0) -> float:
@@ -444,15 +472,18 @@ class Calibrator5522A(ScpiInstrument):
         if function == "dcv":
             return self.deviation(nominal)
         key = (function, _nominal_key(nominal), _nominal_key(frequency))
+        offset = 0.0
         if key not in self._function_deviations:
             if function == "acv":
                 sigma = self.acv_uncertainty.standard(float(key[1]), float(key[2]))
             elif function == "ohms":
                 sigma = self.ohms_uncertainty.standard(float(key[1]))
+                if isinstance(self.ohms_uncertainty, CertifiedPoints):
+                    offset = self.ohms_uncertainty.correction(float(key[1]))
             else:
                 raise ValueError(f"no function {function!r}")
             rng = stable_rng(self.seed, self.name, *key)
-            self._function_deviations[key] = float(rng.normal(0.0, sigma))
+            self._function_deviations[key] = offset + float(rng.normal(0.0, sigma))
         return self._function_deviations[key]
 
     def true_output(self, nominal: float, function: str = "dcv", frequency: float = 0.0) -> float:
