@@ -20,6 +20,8 @@ from daq.bench import load_bench
 from daq.errors import ConfigError, DaqError
 from procedures.loader import load_procedure
 from results.store import RunStore
+from runner.orders_cli import audit_app, orders_app
+from runner.register_cli import register_app
 from runner.report import results_table, write_report
 from runner.session import SessionOptions, SessionOutcome, packaged, run_session
 from runner.uncertainty_cli import uncertainty_app
@@ -28,6 +30,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Instrument data acquisition and calibration runner.")
 app.add_typer(uncertainty_app, name="uncertainty",
               help="Measurement uncertainty: GUM and Monte Carlo models, fits, comparisons.")
+app.add_typer(orders_app, name="orders", help="Calibration orders: request to signed certificate and receipt.")
+app.add_typer(register_app, name="register", help="The equipment register: standards, certificates, status.")
+app.add_typer(audit_app, name="audit", help="The audit trail: verify that no record was edited or deleted.")
 err = Console(stderr=True)
 out = Console(width=None if sys.stdout.isatty() else 140)
 
@@ -276,6 +281,20 @@ def validate(
             err.print(f"[bold red]FAIL[/] {c.example}: {c.quantity} published {c.published}, "
                       f"computed {c.computed:.10g}")
     raise typer.Exit(0 if record["passed"] else 1)
+
+
+@app.command()
+def serve(
+    db: Annotated[str, typer.Option(help="The records database (SQLite file or PostgreSQL URL).")] = "daq-lab.sqlite",
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+) -> None:
+    """Serve the records as a JSON REST API (OpenAPI at /docs and /openapi.json)."""
+    import uvicorn
+
+    from runner.web.api import create_app
+
+    uvicorn.run(create_app(db), host=host, port=port)
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -11,6 +11,7 @@ to the item and to the standards' certificates.
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import date
 from typing import Any
 
@@ -59,7 +60,8 @@ async def prepare_item_run(db: RecordsDB, workflow: Workflow, user: UserRow, ord
     options.serials = {name: item.serial}
     options.context = {"order_item": {"order": order_ref, "item": item.position, "item_id": item.id,
                                       "serial": item.serial, "instrument": name},
-                       "standards": [_plain(st) for st in standards]}
+                       "standards": [json.loads(json.dumps(dataclasses.asdict(st), default=str))
+                                     for st in standards]}
     final = options.apply_to(bench)
     validate_before_start(final, procedure)
     await workflow.act(user, order_ref, "start_calibration", data={"item": item.position})
@@ -82,12 +84,3 @@ async def run_order_item(db_path: str, user: UserRow, order_ref: str, item_posit
     finally:
         await db.close()
 
-
-def _plain(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {k: _plain(v) for k, v in dataclasses.asdict(obj).items()}
-    if isinstance(obj, date):
-        return obj.isoformat()
-    if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items()}
-    return obj

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import dataclasses
 import inspect
+import json
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,6 +127,8 @@ async def run_session(
             if options.simulate and saved.get("assume_yes"):
                 options.assume_yes = True
         assert bench is not None and procedure is not None
+        if resume is None and not options.certificates:
+            await _register_gate(store, bench, options)
         bench = options.apply_to(bench)
         validate_before_start(bench, procedure)
         clock = clock or make_clock(options.scale)
@@ -203,6 +206,27 @@ async def run_session(
                               extra={"message": final.message if final else "", "truth": truth})
     finally:
         await store.close()
+
+
+async def _register_gate(store: RunStore, bench: Bench, options: SessionOptions) -> None:
+    """A database that keeps an equipment register refuses a run on a standard it would not accept, and gives
+    the run the register's certificate values; a database without one leaves the bench file in charge."""
+    from datetime import date
+
+    from sqlalchemy import func, select
+
+    from results.records.models import EquipmentRow
+    from results.records.register import standards_for_run
+
+    async with store.sessions.begin() as s:
+        kept = await s.scalar(select(func.count(EquipmentRow.id)).where(EquipmentRow.category != "customer_item"))
+        if not kept:
+            return
+        checked, standards = await standards_for_run(s, bench, date.today())
+    options.certificates = {n: e.certificate for n, e in checked.instruments.items()
+                            if e.certificate != bench.instruments[n].certificate}
+    options.context.setdefault("standards", [json.loads(json.dumps(dataclasses.asdict(st), default=str))
+                                             for st in standards])
 
 
 def packaged(name: str) -> Path:

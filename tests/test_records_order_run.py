@@ -107,3 +107,20 @@ async def test_a_bench_naming_another_serial_for_the_uut_is_refused(office):
     order = await order_ready_to_run(office)
     with pytest.raises(Refused, match="R-SERIAL"):
         await launch(office, order, bench_names_uut_serial=True)
+
+
+async def test_a_plain_run_on_a_database_with_a_register_is_gated_by_it_too(office):
+    """`daq run` without an order: the register still refuses a standard it would not accept."""
+    async with office.db.transaction() as s:
+        await set_status(s, "SIM5522A-0001", "out_of_service", "overdue for its intermediate check", actor="admin")
+    bench = parse_bench(BENCH_TOML, source="bench.toml")
+    procedure = parse_procedure(PROCEDURE_TOML, source="p.toml")
+    with pytest.raises(Refused, match="R-REG-STATUS"):
+        await run_session(bench, procedure, SessionOptions(db=office.path, live=False, assume_yes=True, simulate=True),
+                          clock=VirtualClock())
+    async with office.db.transaction() as s:
+        from sqlalchemy import func, select
+
+        from results.store.models import RunRow
+
+        assert await s.scalar(select(func.count(RunRow.id))) == 0
