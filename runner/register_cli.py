@@ -23,10 +23,6 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-# results.store first: results.records.models and results.store import each other, and only this order loads
-# (a results.records module imported first meets a partly initialised results.store).
-import results.store  # noqa: F401  # isort: skip
-
 from daq.errors import ConfigError, DaqError
 from results.records.accounts import authenticate
 from results.records.database import RecordsDB

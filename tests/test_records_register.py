@@ -17,10 +17,6 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-# results.store first: results.records.models and results.store import each other, and only this order loads
-# (a results.records module imported first meets a partly initialised results.store).
-import results.store  # noqa: F401  # isort: skip
-
 from daq.bench import load_bench
 from daq.errors import ConfigError
 from procedures.loader import load_procedure
@@ -34,6 +30,7 @@ from results.records.register import (
     count_rows,
     import_register,
     load_register,
+    match_item,
     parse_certificate,
     parse_register,
     register_listing,
@@ -133,6 +130,9 @@ async def test_import_is_audited_and_an_edited_value_is_found(db: RecordsDB) -> 
         report = await audit.verify(s)
     assert report.ok, report.problems
     assert report.entries == 33
+    async with db.transaction() as s:
+        assert (await match_item(s, "P-0001")).model == "PACE"  # type: ignore[union-attr]
+        assert await match_item(s, "NOT-REGISTERED") is None
     async with db.transaction() as s:
         await s.execute(text("UPDATE certificate_values SET correction = 0.5 WHERE id = 3"))
     async with db.transaction() as s:
