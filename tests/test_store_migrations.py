@@ -54,3 +54,22 @@ async def test_a_database_from_a_newer_program_is_refused_and_left_alone(tmp_pat
     with pytest.raises(ConfigError, match="newer version"):
         await RunStore.open(path)
     assert con.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0999"
+
+
+async def test_a_migration_cut_short_leaves_no_half_schema(tmp_path):
+    """A process killed mid-migration must not leave tables without their version (the next start would
+    take them for a pre-migration database and fail): the whole upgrade is one transaction."""
+    from results.store.connection import open_engine
+    from results.store.schema import _upgrade
+
+    path = tmp_path / "cut.sqlite"
+    engine = open_engine(path, pooled=False, write_lock_first=True)
+    with pytest.raises(RuntimeError):
+        async with engine.begin() as conn:
+            await conn.run_sync(_upgrade, str(path))
+            raise RuntimeError("killed")
+    await engine.dispose()
+    con = sqlite3.connect(path)
+    assert con.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0] == 0
+    con.close()
+    await (await RunStore.open(path)).close()  # and it starts cleanly afterwards

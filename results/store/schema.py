@@ -53,9 +53,21 @@ def head_revision() -> str:
 
 
 async def upgrade_to_head(engine: AsyncEngine, source: str) -> None:
-    """Bring the database at `source` to the newest schema, or refuse it with the reason and the fix."""
-    async with engine.begin() as conn:
-        await conn.run_sync(_upgrade, source)
+    """Bring the database at `source` to the newest schema, or refuse it with the reason and the fix.
+
+    All in one transaction that takes the write lock first: SQLite's driver would otherwise run the
+    DDL outside any transaction, and a process killed mid-migration would leave half a schema; two
+    processes opening a new database at once would both try to build it."""
+    from results.store.connection import open_engine
+
+    url = engine.url.render_as_string(hide_password=False)
+    migrator = open_engine(url, pooled=False, write_lock_first=True) if url.startswith("sqlite") else engine
+    try:
+        async with migrator.begin() as conn:
+            await conn.run_sync(_upgrade, source)
+    finally:
+        if migrator is not engine:
+            await migrator.dispose()
 
 
 def _upgrade(sync_conn: Any, source: str) -> None:
