@@ -82,6 +82,10 @@ class CorrectionTable:
         return a[1] + (b[1] - a[1]) * (value - a[0]) / (b[0] - a[0])
 
     def standard_uncertainty(self, value: float) -> float:
-        """The larger U of the two neighbours, over k: a lab does not interpolate an uncertainty down."""
+        """At a certified point its own U; between points the larger U of the two neighbours (a lab does not
+        interpolate an uncertainty down); over k."""
+        for at, _, expanded in self.points:
+            if math.isclose(value, at, rel_tol=1e-9, abs_tol=1e-12):
+                return expanded / self.k
         a, b = self._bracket(value)
         return max(a[2], b[2]) / self.k

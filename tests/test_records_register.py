@@ -18,6 +18,7 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from daq.bench import load_bench
+from daq.certificate import CorrectionTable
 from daq.errors import ConfigError
 from procedures.loader import load_procedure
 from results.point import REFERENCE_STANDARD
@@ -124,12 +125,12 @@ def test_load_register_reports_syntax_and_missing_file(tmp_path: Path) -> None:
 
 async def test_import_is_audited_and_an_edited_value_is_found(db: RecordsDB) -> None:
     await imported(db)
-    # 4 standards, 4 certificates, 9 + 4 + 3 + 9 values
-    assert await counts(db) == {"equipment": 4, "equipment_certificates": 4, "certificate_values": 25}
+    # 4 standards, 4 certificates, 10 + 4 + 3 + 9 values
+    assert await counts(db) == {"equipment": 4, "equipment_certificates": 4, "certificate_values": 26}
     async with db.transaction() as s:
         report = await audit.verify(s)
     assert report.ok, report.problems
-    assert report.entries == 33
+    assert report.entries == 34
     async with db.transaction() as s:
         assert (await match_item(s, "P-0001")).model == "PACE"  # type: ignore[union-attr]
         assert await match_item(s, "NOT-REGISTERED") is None
@@ -234,7 +235,7 @@ async def test_the_bench_carries_the_register_values_and_the_budget_uses_them(db
         ("calibrator", "SIM5522A-0001", "KAL-2026-0412", "Demo national metrology institute", date(2026, 3, 2),
          date(2027, 3, 2))]
     dcv = run_bench.instruments["calibrator"].certificate["dcv"]
-    assert "ranges" not in dcv and dcv["k"] == 2.0 and len(dcv["points"]) == 9
+    assert "ranges" not in dcv and dcv["k"] == 2.0 and len(dcv["points"]) == 10
     assert dcv["points"][6] == {"at": 1.0, "correction": 2e-6, "U": 1.1e-5}
     assert "ranges" in bench.instruments["calibrator"].certificate["dcv"]  # the bench given is untouched
 
@@ -243,11 +244,15 @@ async def test_the_bench_carries_the_register_values_and_the_budget_uses_them(db
     five_volts = next(p for p in procedure.points if p.nominal == 5.0)
     result = procedure.evaluate(five_volts, [5.0001, 5.0001, 5.0001], [5.0, 5.0, 5.0], 1e-6)  # type: ignore[attr-defined]
     reference = next(c for c in result.budget.components if c.name == REFERENCE_STANDARD)
-    # 5 V lies between 1 V (U 1.1e-5) and 10 V (U 1.2e-4): the larger U over k = 1.2e-4 / 2 = 6e-5 V
-    assert reference.u == pytest.approx(6e-5)
-    # correction interpolated: 2e-6 + (3e-5 - 2e-6) x (5 - 1) / (10 - 1) = 1.4444e-5 V; E = 5.0001 - (5 + c)
-    assert result.ref_mean == pytest.approx(5.0 + 1.4444444e-5)
-    assert result.error == pytest.approx(1e-4 - 1.4444444e-5)
+    # 5 V is a certified point: its own U over k = 7.0e-5 / 2 = 3.5e-5 V, its own correction 1.5e-5 V
+    assert reference.u == pytest.approx(3.5e-5)
+    assert result.ref_mean == pytest.approx(5.0 + 1.5e-5)
+    assert result.error == pytest.approx(1e-4 - 1.5e-5)
+    # between certified points: the larger neighbour's U (1 V: 1.1e-5, 5 V: 7e-5) and the correction
+    # interpolated, 2e-6 + (1.5e-5 - 2e-6) x (3 - 1) / (5 - 1) = 8.5e-6 V
+    table = CorrectionTable.parse(dcv, source="register", where="dcv")
+    assert table.standard_uncertainty(3.0) == pytest.approx(3.5e-5)
+    assert table.correction(3.0) == pytest.approx(8.5e-6)
     assert "correction" in reference.note
 
 
