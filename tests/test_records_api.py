@@ -220,8 +220,8 @@ def test_the_analyst_who_ran_the_calibration_cannot_verify_it_even_holding_the_s
 def test_the_certificate_is_downloaded_only_after_the_survey(client):
     ref = new_order(client)
     walk(client, ref, stop="submit_survey")
-    body = assert_refused(act(client, "ext", ref, "download_certificate"), 403, "R-STATE")
-    assert "released" in body["problem"] and "submit_survey" in body["fix"]
+    body = assert_refused(act(client, "ext", ref, "download_certificate"), 403, "R-SURVEY")
+    assert "no satisfaction survey" in body["problem"] and "submit_survey" in body["fix"]
     assert act(client, "ext", ref, "submit_survey", data={"answers": SURVEY}).json()["state"] == "surveyed"
     r = act(client, "ext", ref, "download_certificate")
     assert r.status_code == 200 and len(r.json()["certificates"]) == 1

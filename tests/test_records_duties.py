@@ -89,12 +89,12 @@ async def test_wrong_role_is_refused_by_name(office):
 async def test_no_calibration_before_the_payment_is_verified(office):
     """The state machine keeps an unpaid external order away from the bench, and the step checks again."""
     order = await order_until(office, "verify_payment")
-    await refused(office, "R-STATE", "analyst", order, "start_calibration", data={"item": 1})
+    await refused(office, "R-PAY", "analyst", order, "start_calibration", data={"item": 1})
 
 
 async def test_no_download_before_the_survey_and_no_receipt_before_download_and_return(office):
     order = await order_until(office, "submit_survey")
-    await refused(office, "R-STATE", "ext", order, "download_certificate")
+    await refused(office, "R-SURVEY", "ext", order, "download_certificate")
     await do_step(office, order, "submit_survey", "ext", {"data": {"answers": {f"U{i}": 3 for i in range(1, 10)}}})
     await refused(office, "R-DOWNLOAD", "ext", order, "acknowledge_receipt", data={"evaluation": "ok"})
     out = await office.workflow.act(office.users["ext"], order, "download_certificate")

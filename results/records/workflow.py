@@ -212,6 +212,7 @@ class Workflow:
                               RULES["R-KIND"])
             role = self._role_for(user, t)
             state = State(order.state)
+            await self._named_preconditions(s, order, org, action, state)
             if state not in t.sources:
                 now = allowed_actions(state, org.kind, order.service)
                 raise Refused("R-STATE", f"order {self._label(order)} is {state.value}; {action} needs "
@@ -232,6 +233,16 @@ class Workflow:
             await audit.append(s, actor=user.username, action=action, entity="orders", entity_id=order.id,
                                detail={"from": before, "to": order.state, "reason": reason})
             return {"order": self._label(order), "state": order.state, "version": order.version} | outcome
+
+    async def _named_preconditions(self, s: AsyncSession, order: OrderRow, org: OrganisationRow, action: str,
+                                   state: State) -> None:
+        """Two rules the seeds state in words are refused under their own names, not just as "wrong state"."""
+        if action == "download_certificate" and not await s.scalar(
+                select(func.count(SurveyResponseRow.id)).where(SurveyResponseRow.order_id == order.id)):
+            raise Refused("R-SURVEY", f"order {self._label(order)} has no satisfaction survey yet",
+                          RULES["R-SURVEY"] + " (submit_survey)")
+        if action == "start_calibration" and org.kind == "external" and not await self._payment_verified(s, order):
+            raise Refused("R-PAY", f"order {self._label(order)} has no verified payment", RULES["R-PAY"])
 
     def _role_for(self, user: UserRow, t: Transition) -> Role:
         mine = roles_of(user) & t.roles
