@@ -317,6 +317,7 @@ class Workflow:
                       data: dict[str, Any], reason: str, source: str) -> dict[str, Any]:
         billing = await self._billing(s, order)
         code = data.get("billing_code")
+        code = str(code).strip() if isinstance(code, str | int) and not isinstance(code, bool) else code
         if code != billing.code:
             raise ConfigError(source, "billing_code", f"{code!r} is not this order's billing code",
                               f"pay against billing code {billing.code}")
