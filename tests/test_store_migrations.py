@@ -73,3 +73,20 @@ async def test_a_migration_cut_short_leaves_no_half_schema(tmp_path):
     assert con.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0] == 0
     con.close()
     await (await RunStore.open(path)).close()  # and it starts cleanly afterwards
+
+
+async def test_the_models_and_the_migrations_agree(tmp_path):
+    """A model changed without a migration would be caught here, not on a lab's database."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    import results.records.models  # noqa: F401
+    from results.store.models import Base
+
+    store = await RunStore.open(tmp_path / "head.sqlite")
+    try:
+        async with store.engine.connect() as conn:
+            diff = await conn.run_sync(lambda c: compare_metadata(MigrationContext.configure(c), Base.metadata))
+    finally:
+        await store.close()
+    assert diff == []
