@@ -28,7 +28,7 @@ from results.records.accounts import Role, roles_of
 from results.records.calendar import ServiceType, WorkingCalendar, due_date
 from results.records.database import RecordsDB
 from results.records.errors import NotFound, Refused
-from results.records.lifecycle import RULES, State, Transition, allowed_actions, transition_for
+from results.records.lifecycle import ACTIONS, RULES, State, Transition, allowed_actions, transition_for
 from results.records.models import (
     AssignmentRow,
     BillingRow,
@@ -205,9 +205,8 @@ class Workflow:
             assert org is not None
             t = transition_for(action, org.kind, order.service)
             if t is None:
-                if not any(action == a for a in _all_actions()):
-                    raise ConfigError(source, "action", f"unknown action {action!r}",
-                                      f"one of {', '.join(_all_actions())}")
+                if action not in ACTIONS:
+                    raise ConfigError(source, "action", f"unknown action {action!r}", f"one of {', '.join(ACTIONS)}")
                 raise Refused("R-KIND", f"{action} is not a step of an {org.kind} {order.service} order",
                               RULES["R-KIND"])
             role = self._role_for(user, t)
@@ -844,12 +843,6 @@ def certificate_digest(cert: CertificateNumberRow, result: ItemResultRow) -> str
     """What the head signs: the certificate number bound to the exact results version it reports."""
     return audit.sha256(audit.canonical({"certificate": cert.number, "replaces": cert.replaces,
                                          "results_sha256": result.content_sha256}))
-
-
-def _all_actions() -> list[str]:
-    from results.records.lifecycle import ACTIONS
-
-    return list(ACTIONS)
 
 
 def _date_field(data: dict[str, Any], key: str, source: str) -> date:

@@ -8,6 +8,7 @@ a database from a newer program is refused rather than guessed at.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ def alembic_config() -> Config:
     return config
 
 
+@functools.cache
 def head_revision() -> str:
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None
@@ -60,6 +62,10 @@ async def upgrade_to_head(engine: AsyncEngine, source: str) -> None:
     processes opening a new database at once would both try to build it."""
     from results.store.connection import open_engine
 
+    async with engine.connect() as conn:  # the common case, every open of an up-to-date database: one read
+        current = await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())
+    if current == head_revision():
+        return
     url = engine.url.render_as_string(hide_password=False)
     migrator = open_engine(url, pooled=False, write_lock_first=True) if url.startswith("sqlite") else engine
     try:
