@@ -20,6 +20,7 @@ from daq.bench import load_bench
 from daq.errors import ConfigError, DaqError
 from procedures.loader import load_procedure
 from results.store import RunStore
+from runner.certificate_cli import certificate_app
 from runner.orders_cli import audit_app, orders_app
 from runner.register_cli import register_app
 from runner.report import results_table, write_report
@@ -32,6 +33,8 @@ app.add_typer(uncertainty_app, name="uncertainty",
               help="Measurement uncertainty: GUM and Monte Carlo models, fits, comparisons.")
 app.add_typer(orders_app, name="orders", help="Calibration orders: request to signed certificate and receipt.")
 app.add_typer(register_app, name="register", help="The equipment register: standards, certificates, status.")
+app.add_typer(certificate_app, name="certificate",
+              help="Calibration certificates: verify a PDF or DCC file, preview a draft, the internal report.")
 app.add_typer(audit_app, name="audit", help="The audit trail: verify that no record was edited or deleted.")
 err = Console(stderr=True)
 out = Console(width=None if sys.stdout.isatty() else 140)

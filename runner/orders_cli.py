@@ -257,6 +257,28 @@ def init(admin: Annotated[str, typer.Option("--admin", help="Username of the fir
     _say(f"records database {db} ready; administrator {admin} created")
 
 
+@orders_app.command("laboratory")
+def laboratory(user: UserOption,
+               name: Annotated[str, typer.Option("--name", help="The laboratory's name as certificates print it.")],
+               address: Annotated[str, typer.Option("--address", help="Its address.")],
+               country: Annotated[str, typer.Option("--country", help="ISO 3166-1 alpha-2 code, e.g. ID.")],
+               accreditation: Annotated[str, typer.Option("--accreditation", help="e.g. ISO/IEC 17025, LK-123")] = "",
+               email: Annotated[str, typer.Option("--email")] = "",
+               verify_url: Annotated[str, typer.Option("--verify-url", help="Page where a certificate's code is "
+                                                       "checked (the QR code points there).")] = "",
+               db: DbOption = DEFAULT_DB) -> None:
+    """Set the laboratory's identity printed on every certificate (administrator)."""
+    from results.records.settings import set_laboratory
+
+    async def work(database: RecordsDB, wf: Workflow, u: UserRow) -> None:
+        async with database.transaction() as s:
+            await set_laboratory(s, u, name=name, address=address, country=country, accreditation=accreditation,
+                                 email=email, verify_url=verify_url, at=wf.stamp())
+
+    _with_user(db, user, work)
+    _say(f"laboratory identity set: {name}, {address} ({country.upper()})")
+
+
 @organisation_app.command("add")
 def organisation_add(name: Annotated[str, typer.Argument(help="The organisation's name.")],
                      kind: Annotated[str, typer.Option("--kind", help="internal (free) or external (pays).")],
@@ -590,14 +612,27 @@ def _outcome_lines(result: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _write_certificates(result: dict[str, Any], out: Path) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for cert in result.get("certificates", []):
-        path = out / f"{cert['number']}.json"
-        path.write_text(json.dumps(cert, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-        written.append(path)
-    return written
+async def _document_files(database: RecordsDB, outcome: dict[str, Any]) -> list[tuple[str, bytes]]:
+    """The issued PDF and DCC files, byte for byte as signed."""
+    from sqlalchemy import select
+
+    from results.records.models import CertificateDocumentRow
+
+    ids = [d["id"] for cert in outcome.get("certificates", []) for d in cert.get("documents", [])]
+    async with database.transaction() as s:
+        rows = (await s.execute(select(CertificateDocumentRow.file_name, CertificateDocumentRow.content)
+                                .where(CertificateDocumentRow.id.in_(ids)))).all()
+    return [(r.file_name, bytes(r.content)) for r in rows]
+
+
+def _write_certificates(result: dict[str, Any], files: list[tuple[str, bytes]], out: Path) -> list[Path]:
+    """Each certificate's signed PDF and DCC, and its record as JSON; each file whole or not at all."""
+    from runner.certificate_cli import write_documents
+
+    documents = list(files) + [(f"{cert['number']}.json", (json.dumps(cert, indent=2, ensure_ascii=False,
+                                                                      default=str) + "\n").encode())
+                               for cert in result.get("certificates", [])]
+    return write_documents(documents, out)
 
 
 def do_action(action: str, ref: str, *, db: str, user: str, reason: str = "", sets: list[str] | None = None,
@@ -617,11 +652,15 @@ def do_action(action: str, ref: str, *, db: str, user: str, reason: str = "", se
         data["passphrase"] = _passphrase()
 
     async def work(database: RecordsDB, wf: Workflow, u: UserRow) -> dict[str, Any]:
-        return await wf.act(u, ref, action, reason=reason or "", data=data, expected_version=expected_version,
-                            source=action.replace("_", "-"))
+        outcome = await wf.act(u, ref, action, reason=reason or "", data=data, expected_version=expected_version,
+                               source=action.replace("_", "-"))
+        if action == "download_certificate":
+            outcome["__files"] = await _document_files(database, outcome)
+        return outcome
 
     result = _with_user(db, user, work)
-    written = _write_certificates(result, out) if out is not None and action == "download_certificate" else []
+    files = result.pop("__files", [])
+    written = _write_certificates(result, files, out) if out is not None and action == "download_certificate" else []
     if as_json:
         _print_json(result | ({"written": [str(p) for p in written]} if written else {}))
     else:
@@ -672,7 +711,7 @@ def _make_action_command(action: str) -> Callable[..., None]:
             "--" + option.replace("_", "-"), help=help_text)], default=None))
     if action == "download_certificate":
         params.append(P("out", P.KEYWORD_ONLY, annotation=Annotated[Path | None, typer.Option(
-            "--out", help="Write each certificate as DIR/<number>.json.")], default=None))
+            "--out", help="Write each certificate into DIR: <number>.pdf, .xml (DCC), .json.")], default=None))
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__name__ = action
     command.__doc__ = _action_help(action)

@@ -16,12 +16,14 @@ from results.records.accounts import Role, add_organisation, add_user, set_signi
 from results.records.calendar import Holiday
 from results.records.database import RecordsDB
 from results.records.models import AuditEntryRow, UserRow
-from results.records.settings import add_holidays, add_tariff_line
+from results.records.settings import add_holidays, add_tariff_line, set_laboratory
 from results.records.workflow import Workflow
 from results.store import RunStore
 
 PASSWORD = "correct horse battery"
 PASSPHRASE = "head's signing passphrase"
+LAB = {"name": "Balai Kalibrasi Contoh", "address": "Jl. Metrologi 17, Bandung 40135, Indonesia",
+       "accreditation": "ISO/IEC 17025:2017, KAN LK-000 (demo)", "verify_url": "https://lab.example.org/verify"}
 SURVEY = {"U1": 4, "U2": 3, "U3": 4, "U4": 3, "U5": 4, "U6": 4, "U7": 4, "U8": 3, "U9": 4}
 
 STAFF = {
@@ -78,6 +80,8 @@ class Office:
                                              password=PASSWORD, organisation=org, actor="setup")
             for head in ("head", "allrounder"):
                 await set_signing_passphrase(s, users[head], PASSPHRASE)
+            await set_laboratory(s, users["admin"], name=LAB["name"], address=LAB["address"], country="ID",
+                                 accreditation=LAB["accreditation"], verify_url=LAB["verify_url"])
             await add_tariff_line(s, users["treasurer"], code="K-DMM", description="Digital multimeter, DC voltage",
                                   price=1_250_000, currency="IDR")
             await add_tariff_line(s, users["treasurer"], code="K-DMM-IS", description="DMM on site",

@@ -164,6 +164,7 @@ RULES: dict[str, str] = {
     "R-SOD-2": "whoever verified the results does not also validate them",
     "R-SOD-3": "whoever assigned the analyst does not also validate the assignment",
     "R-PASSPHRASE": "the head signs with the signing passphrase",
+    "R-LAB": "a certificate is issued only once the laboratory's identity (name, address, country) is on record",
     "R-SURVEY": "the certificate is downloaded only after the satisfaction survey",
     "R-DOWNLOAD": "receipt is acknowledged only after the certificate was downloaded",
     "R-RETURN": "an ex-situ order's receipt is acknowledged only after the items were returned",

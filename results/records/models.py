@@ -9,7 +9,7 @@ an audit entry in the same transaction. Money is an integer in the currency's sm
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Float, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from results.store.models import Base
@@ -442,3 +442,36 @@ class CertificateValueRow(Base):
     k: Mapped[float] = mapped_column(Float)
     dof: Mapped[float | None] = mapped_column(Float, default=None)
     unit: Mapped[str] = mapped_column(String(20))
+
+
+class LaboratoryRow(Base):
+    """Who issues the certificates: the identity printed on every certificate (one row)."""
+
+    __tablename__ = "laboratory"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(Text)
+    country: Mapped[str] = mapped_column(String(2))  # ISO 3166-1 alpha-2
+    accreditation: Mapped[str] = mapped_column(Text, default="")
+    email: Mapped[str] = mapped_column(String(200), default="")
+    verify_url: Mapped[str] = mapped_column(String(300), default="")
+    updated_at: Mapped[str] = mapped_column(String(40))
+
+
+class CertificateDocumentRow(Base):
+    """A certificate as issued: the signed PDF or DCC file, byte for byte, as the customer downloads it.
+
+    Written once, when the head signs; an amendment is a new certificate with its own documents.
+    """
+
+    __tablename__ = "certificate_documents"
+    __table_args__ = (UniqueConstraint("certificate_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    certificate_id: Mapped[int] = mapped_column(ForeignKey("certificate_numbers.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))  # pdf | dcc | report
+    file_name: Mapped[str] = mapped_column(String(200))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[str] = mapped_column(String(40))

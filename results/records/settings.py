@@ -14,7 +14,7 @@ from results.records import audit
 from results.records.accounts import Role, roles_of
 from results.records.calendar import Holiday
 from results.records.errors import Refused
-from results.records.models import HolidayRow, TariffLineRow, UserRow
+from results.records.models import HolidayRow, LaboratoryRow, TariffLineRow, UserRow
 
 
 def _require(user: UserRow, roles: set[Role], what: str) -> None:
@@ -58,3 +58,24 @@ async def add_holidays(s: AsyncSession, user: UserRow, holidays: list[Holiday]) 
         await audit.append(s, actor=user.username, action="add holiday", entity="holidays", entity_id=row.day)
         added += 1
     return added
+
+
+async def set_laboratory(s: AsyncSession, user: UserRow, *, name: str, address: str, country: str,
+                         accreditation: str = "", email: str = "", verify_url: str = "",
+                         at: str = "") -> LaboratoryRow:
+    """The identity every certificate prints (ISO/IEC 17025 7.8.2.1 b): set once, changed by an administrator."""
+    _require(user, {Role.ADMIN}, "set the laboratory's identity")
+    for field, value in (("name", name), ("address", address)):
+        if not value.strip():
+            raise ConfigError("laboratory", field, "empty", f"give the laboratory's {field} as certificates print it")
+    if len(country) != 2 or not country.isalpha():
+        raise ConfigError("laboratory", "country", f"{country!r} is not an ISO 3166-1 alpha-2 code", "e.g. ID, DE, GB")
+    row = await s.get(LaboratoryRow, 1)
+    if row is None:
+        row = LaboratoryRow(id=1)
+        s.add(row)
+    row.name, row.address, row.country = name.strip(), address.strip(), country.upper()
+    row.accreditation, row.email, row.verify_url, row.updated_at = accreditation, email, verify_url, at
+    await s.flush()
+    await audit.append(s, actor=user.username, action="set laboratory identity", entity="laboratory", entity_id=1)
+    return row

@@ -32,6 +32,7 @@ from results.records.lifecycle import ACTIONS, RULES, State, Transition, allowed
 from results.records.models import (
     AssignmentRow,
     BillingRow,
+    CertificateDocumentRow,
     CertificateNumberRow,
     CompensationRow,
     CounterRow,
@@ -590,18 +591,22 @@ class Workflow:
         passphrase = data.get("passphrase")
         if not isinstance(passphrase, str) or not passphrase:
             raise Refused("R-PASSPHRASE", "no signing passphrase given", "give the signing passphrase")
+        from results.certificates.issue import issue_documents  # renders PDFs: loaded only when signing
+
+        key = signing.unlock(user.signing_key, passphrase)
         signed = {}
         for cert in await self._current_certificates(s, order):
             result = await s.get(ItemResultRow, cert.result_id)
             assert result is not None
             digest = certificate_digest(cert, result)
-            signature = signing.sign(user.signing_key, passphrase, bytes.fromhex(digest))
             row = SignatureRow(certificate_id=cert.id, signer_id=user.id, signed_at=self.stamp(), digest=digest,
-                               signature=signature, public_key=user.public_key)
+                               signature=key.sign(bytes.fromhex(digest)).hex(), public_key=user.public_key)
             s.add(row)
             await s.flush()
             await audit.append(s, actor=user.username, action="sign certificate", entity="signatures",
                                entity_id=row.id, detail={"certificate": cert.number})
+            await issue_documents(s, cert, row, key, issued=_iso(self.today()), at=self.stamp(),
+                                  actor=user.username)
             signed[cert.number] = digest
         return {"signed": signed}
 
@@ -794,7 +799,13 @@ class Workflow:
         result = await s.get(ItemResultRow, cert.result_id)
         signature = await s.scalar(select(SignatureRow).where(SignatureRow.certificate_id == cert.id))
         assert result is not None
+        documents = (await s.execute(select(CertificateDocumentRow.id, CertificateDocumentRow.kind,
+                                            CertificateDocumentRow.file_name, CertificateDocumentRow.sha256)
+                                     .where(CertificateDocumentRow.certificate_id == cert.id)
+                                     .order_by(CertificateDocumentRow.kind))).all()
         return {"number": cert.number, "replaces": cert.replaces, "result_version": result.version,
+                "documents": [{"id": d.id, "kind": d.kind, "file_name": d.file_name, "sha256": d.sha256}
+                              for d in documents],
                 "results": json.loads(result.content_json), "content_sha256": result.content_sha256,
                 "signature": None if signature is None else {
                     "digest": signature.digest, "signature": signature.signature, "public_key": signature.public_key,

@@ -1,0 +1,1 @@
+"""Calibration certificates: the data a certificate states, its PDF and DCC renderings, signatures, verification."""
