@@ -25,6 +25,9 @@ time_constant = 0.4
 [[wiring]]
 from = "calibrator.output"
 to = "dmm.input"
+
+[environment]                                   # optional: the room's conditions, logged per point
+monitor = "room"                                # an instrument above whose driver reads ambient conditions
 ```
 """
 
@@ -69,6 +72,8 @@ class Bench:
     instruments: dict[str, InstrumentEntry]
     wiring: tuple[Wire, ...]
     seed: int | None = None
+    environment_monitor: str | None = None
+    """The instrument read for the room's conditions around every point (ISO/IEC 17025 7.8.4.1), if any."""
 
     def with_resources(self, resources: dict[str, str]) -> Bench:
         """The same bench with some resource strings replaced (a simulator's real ports)."""
@@ -175,4 +180,25 @@ def parse_bench(text: str, *, source: str = "<bench>") -> Bench:
                 raise ConfigError(source, f"{where}.{key}", f"{end!r} names no terminal", f'write "{inst}.output"')
             ends.append(end)
         wires.append(Wire(ends[0], ends[1]))
-    return Bench(str(name), source, text, instruments, tuple(wires), seed)
+    monitor = _environment_monitor(data.get("environment"), instruments, source)
+    return Bench(str(name), source, text, instruments, tuple(wires), seed, monitor)
+
+
+def _environment_monitor(table: Any, instruments: dict[str, InstrumentEntry], source: str) -> str | None:
+    """`[environment] monitor = "room"`: which instrument of the bench logs the room's conditions.
+
+    Only the structure is checked here; whether that instrument's driver can read the room is
+    the runner's check (it knows the drivers)."""
+    if table is None:
+        return None
+    example = 'write [environment] with monitor = "NAME", NAME an instrument of this bench'
+    if not isinstance(table, dict):
+        raise ConfigError(source, "environment", "must be a table", example)
+    unknown = sorted(set(table) - {"monitor"})
+    if unknown:
+        raise ConfigError(source, f"environment.{unknown[0]}", "unknown field", "use monitor")
+    monitor = _require(table, "monitor", str, source, "environment", example)
+    if monitor not in instruments:
+        raise ConfigError(source, "environment.monitor", f"no instrument named {monitor!r}",
+                          f"use one of {', '.join(sorted(instruments))}, or declare [instruments.{monitor}]")
+    return str(monitor)

@@ -24,6 +24,8 @@ class Hmt330(ScpiInstrument):
     """An HMT330-class probe: `read()` -> (relative humidity %RH, temperature degC)."""
 
     display_resolution = (0.1, 0.1)
+    ambient_units = {"temperature": "°C", "humidity": "%RH"}
+    """What `read_ambient` reports, in which unit: a bench may name this transmitter its room monitor."""
 
     async def identify(self) -> str:
         version = (await self.transport.query("VERS")).strip()
@@ -59,6 +61,11 @@ class Hmt330(ScpiInstrument):
         if not m:
             raise InstrumentError(f"{self.name}: unreadable reply {reply!r} to 'SEND'")
         return float(m.group(1)), float(m.group(2))
+
+    async def read_ambient(self) -> dict[str, float]:
+        """The room's conditions for the environment log, from one `SEND` (both quantities of one instant)."""
+        rh, temperature = await self.read()
+        return {"temperature": temperature, "humidity": rh}
 
     async def read_humidity(self) -> float:
         return (await self.read())[0]

@@ -110,12 +110,16 @@ async def _finish(outcome: SessionOutcome, db: str, report: Path | None, as_json
         write_report(report, {"id": outcome.run_id, "procedure": outcome.procedure.name, "bench": outcome.bench.name,
                               "status": outcome.status, "clock": outcome.clock_note},
                      outcome.results, attempts, events, true_errors(outcome), procedure_summary(outcome))
+    worksheet = await _write_worksheet(db, outcome.run_id, report.with_suffix(".pdf")) \
+        if report is not None and outcome.status == "completed" else None
     if as_json:
-        print(json.dumps(summary(outcome, report), indent=2))
+        print(json.dumps(summary(outcome, report) | ({"worksheet": str(worksheet)} if worksheet else {}), indent=2))
     else:
         out.print(results_table(outcome.results, true_errors(outcome)))
         if report is not None:
-            out.print(f"Report written to [bold]{report}[/]")
+            out.print(f"Report written to [bold]{report}[/]"
+                      + (f"; the internal calibration report (worksheet, PDF) to [bold]{worksheet}[/]"
+                         if worksheet else ""))
     if outcome.status != "completed":
         why = outcome.extra.get("message", "")
         err.print(f"[bold yellow]Run {outcome.run_id} {outcome.status}[/]{': ' + why if why else ''}",
@@ -124,6 +128,28 @@ async def _finish(outcome: SessionOutcome, db: str, report: Path | None, as_json
                   f"Continue with: daq run --resume {outcome.run_id} --db {db}")
         return 1
     return 0
+
+
+async def _write_worksheet(db: str, run_id: int, path: Path) -> Path | None:
+    """The reviewer's worksheet of the run as PDF; a missing PDF renderer is a note, not a failed run."""
+    from results.certificates.pdf import html_to_pdf
+    from results.certificates.worksheet import load_worksheet, worksheet_html
+
+    store = await RunStore.open(db)
+    try:
+        async with store.sessions() as session:
+            data = await load_worksheet(session, run_id)
+    finally:
+        await store.close()
+    try:
+        content = html_to_pdf(worksheet_html(data))
+    except ConfigError as exc:
+        err.print(f"[yellow]note:[/] no PDF worksheet: {exc}", highlight=False, soft_wrap=True)
+        return None
+    partial = path.with_name(path.name + ".partial")
+    partial.write_bytes(content)
+    partial.replace(path)
+    return path
 
 
 def _execute(coro: Any, started: dict[str, Any]) -> SessionOutcome:

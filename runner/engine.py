@@ -33,7 +33,7 @@ import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from daq.bench import Bench
 from daq.clock import Clock
@@ -47,6 +47,7 @@ from procedures.base import PlannedPoint, Procedure, StabilityTimeout
 from procedures.context import OperatorDeclined, OperatorTask
 from results.store import RunStore, this_process
 from runner.control import Operator, RunAborted, RunControl
+from runner.environment import AmbientMonitor, EnvironmentMonitor, PointWatch, check_environment_monitor
 
 SAFE_STATE_TIMEOUT = 10.0
 HEARTBEAT_SECONDS = 5.0
@@ -142,6 +143,7 @@ def validate_before_start(bench: Bench, procedure: Procedure) -> None:
         return driver_class_of(entry, bench.source) if entry is not None else None
 
     procedure.validate(bench, driver_class)
+    check_environment_monitor(bench, driver_class)
 
 
 @dataclass
@@ -281,6 +283,8 @@ class RunEngine:
         self.skipped: list[str] = []
         self.run_id = 0
         self.instruments: dict[str, Any] = {}
+        self.environment: EnvironmentMonitor | None = None
+        """The bench's room monitor (`[environment] monitor`), read around every point; None: no log."""
         self.status = "created"
 
     # -- plumbing ------------------------------------------------------------------------------
@@ -386,6 +390,7 @@ class RunEngine:
                 # a resumed run may find the source still live from the killed process
                 for problem in await self._safe_state_all():
                     raise RuntimeError(problem)
+                self.environment = await self._open_environment()
                 await self.store.set_status(run_id, "running")
                 await self.store.log_event(
                     run_id, "resume" if record.status != "created" else "start",
@@ -428,7 +433,27 @@ class RunEngine:
             for inst in self.instruments.values():
                 with contextlib.suppress(Exception):
                     await inst.close()
+            if self.environment is not None:
+                await self.environment.close()
         return status
+
+    async def _open_environment(self) -> EnvironmentMonitor | None:
+        """The bench's room monitor, connected if it answers; one that does not is journalled, not fatal
+        (each point records it, and the monitor is tried again before each reading)."""
+        name = self.bench.environment_monitor
+        if name is None:
+            return None
+        entry = self.bench.instruments[name]
+        shared = name in self.instruments  # also an instrument of the procedure: connected above
+        # validate_before_start checked that its driver reads the room
+        driver = cast(AmbientMonitor, self.instruments[name] if shared else build_driver(entry, self.bench.source))
+        monitor = EnvironmentMonitor(
+            driver, self.clock, fallback_source=f"{name} (not identified; {entry.driver}, serial {entry.serial})",
+            connected=shared, owned=not shared, timeout=2 * entry.timeout)
+        problem = None if shared else await monitor.open()
+        await self.store.log_event(self.run_id, "environment", f"room monitor {name}: " + (
+            monitor.source if problem is None else f"not answering ({problem}); points record it, the run goes on"))
+        return monitor
 
     async def _checkpoint(self, point: PlannedPoint) -> None:
         if self.control.paused:
@@ -449,13 +474,17 @@ class RunEngine:
             attempt = await self.store.begin_attempt(self.run_id, point.index)
             buffer = ReadingBuffer(self.store)
             ctx = _PointContext(self, point, attempt, buffer)
+            watch = self.environment.watch() if self.environment is not None else None
             try:
                 outcome = await proc.run_point(ctx, point)
+                environment = await watch.finish(ctx.record) if watch is not None else None
             except StabilityTimeout as exc:
+                _stop_watching(watch)
                 # safe state before the bookkeeping, and before anybody is asked to retry
                 problems = await asyncio.shield(self._safe_state_all())
                 if problems:
                     await self.store.log_event(self.run_id, "safe_state", "; ".join(problems))
+                await _keep_environment(watch, ctx)
                 await buffer.flush()
                 await self.store.end_attempt(self.run_id, point.index, attempt, "unstable",
                                              exc.record.to_dict(with_trace=False))
@@ -467,12 +496,14 @@ class RunEngine:
                     continue
                 raise
             except BaseException as exc:
+                _stop_watching(watch)
                 reason = fault_reason(exc) if isinstance(exc, Exception) else None
                 if reason is None:
                     # abort, cancellation, a non-fault error: the sources first, the records after
                     with contextlib.suppress(Exception):
                         await asyncio.shield(self._safe_state_all())
                     with contextlib.suppress(Exception):
+                        await asyncio.shield(_keep_environment(watch, ctx))
                         await asyncio.shield(buffer.flush())
                         await asyncio.shield(self.store.end_attempt(self.run_id, point.index, attempt, "aborted"))
                     raise
@@ -480,6 +511,7 @@ class RunEngine:
                 # an error path like any other: sources safe before anything else (the next
                 # attempt sets them up again from the start)
                 problems = await asyncio.shield(self._safe_state_all())
+                await _keep_environment(watch, ctx)
                 await self._close_faulty_attempt(point, attempt, buffer, reason, faults)
                 if problems:
                     await self.store.log_event(self.run_id, "safe_state", "; ".join(problems))
@@ -496,6 +528,9 @@ class RunEngine:
                 await self._reconnect()
                 continue
             results = {channel: result.to_dict() for channel, result in outcome.results.items()}
+            if environment is not None:
+                for result_dict in results.values():
+                    result_dict["environment"] = environment
             await self.store.complete_point(
                 run_id=self.run_id, point_index=point.index, attempt=attempt, pending_readings=await buffer.take(),
                 stability=outcome.stability.to_dict(with_trace=False), results=results,
@@ -556,3 +591,15 @@ class RunEngine:
         await self.store.log_event(self.run_id, "skip", f"{point.label}: {why}")
         self.emit(PointPhaseEvent(self.run_id, point.index, point.label, "skipped"))
         self.skipped.append(point.label)
+
+
+def _stop_watching(watch: PointWatch | None) -> None:
+    """Synchronous: an error path must not wait for the room monitor before the safe state."""
+    if watch is not None:
+        watch.stop()
+
+
+async def _keep_environment(watch: PointWatch | None, ctx: _PointContext) -> None:
+    """After the safe state: an attempt without a result keeps the room reading it took, like its other readings."""
+    if watch is not None:
+        await watch.keep(ctx.record)

@@ -95,9 +95,11 @@ async def test_a_full_balance_test_through_the_runner(tmp_path):
     store = await RunStore.open(str(tmp_path / "b.sqlite"))
     try:
         tasks = [e["message"] for e in await store.events(outcome.run_id) if e["kind"] == "task"]
-        readings = await store.readings(outcome.run_id)
+        stored = await store.readings(outcome.run_id)
     finally:
         await store.close()
+    readings = [r for r in stored if not r["channel"].startswith("env.")]
+    assert len(stored) - len(readings) == 2 * 2 * len(labels)  # the room's T and RH at each point's start and end
     placed = [t for t in tasks if t.startswith("Place weight")]
     assert len(placed) == 6 + 5 + 5
     assert placed[6:11] == [f"Place weight R100 at the {p} of the pan -> done by the simulated operator"

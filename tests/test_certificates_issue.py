@@ -70,7 +70,7 @@ async def _issue(tmp: Path) -> Issued:
         launched = False
         for action, user, kw in steps:
             if action == "start_calibration":
-                outcome, _running = await launch(office, order)
+                outcome, _running = await launch(office, order, room=True)
                 assert outcome.status == "completed"
                 launched = True
                 continue
@@ -143,7 +143,8 @@ def test_the_pdf_states_every_item_iso_17025_7_8_requires(issued):
         "results relate only to the item (7.8.2.1 k)": "relate only to the item calibrated",
         "uncertainty with k and coverage probability (7.8.4.1 a)": "multiplied by the coverage factor k",
         "coverage probability": "approximately 95 %",
-        "environmental conditions (7.8.4.1 b)": "Environmental conditions",
+        "environmental conditions (7.8.4.1 b)": "Environmental conditions Temperature: 23.",
+        "the room monitor": "measured with VAISALA HMT330 SIMHMT330-0001",
         "traceability (7.8.4.1 c)": "traceable to the International System of Units (SI)",
         "the standard's certificate": "KAL-2026-0412",
         "as found / as left (7.8.4.1 d)": "as found and as left",
@@ -154,6 +155,13 @@ def test_the_pdf_states_every_item_iso_17025_7_8_requires(issued):
     }
     missing = {what: phrase for what, phrase in required.items() if phrase not in text}
     assert not missing, missing
+    # the room over the whole calibration: the mean of the points' means and their extremes, as stored
+    for quantity, unit in (("temperature", "°C"), ("humidity", "%RH")):
+        envs = [p["environment"][quantity] for p in r["points"]]
+        mean = round(sum(e["mean"] for e in envs) / len(envs), 1)
+        low, high = round(min(e["min"] for e in envs), 1), round(max(e["max"] for e in envs), 1)
+        stated = f"{quantity}: {mean:.1f} {unit} ({low:.1f} {unit} to {high:.1f} {unit})"
+        assert stated.lower() in text.lower(), stated
     # the calibrator's certificate due date, from the register (runner/data/register-demo.toml)
     standards = r["standards"]
     assert standards and all(st["due_on"] in text and st["serial"] in text for st in standards)

@@ -63,8 +63,10 @@ async def test_a_multifunction_run_finds_the_true_errors(tmp_path):
         true_error(running.world, points[-1]), abs=2 * by_label["10 kohm 2-wire on 10 kohm"]["U"])
     # What the store holds: the plan with each point's function, and raw readings in their unit.
     with sqlite3.connect(db) as con:
-        units = {row[0] for row in con.execute("SELECT DISTINCT unit FROM readings")}
+        units = {row[0] for row in con.execute("SELECT DISTINCT unit FROM readings WHERE channel NOT LIKE 'env.%'")}
+        room = {row[0] for row in con.execute("SELECT DISTINCT unit FROM readings WHERE channel LIKE 'env.%'")}
     assert units == {"V", "ohm"}
+    assert room == {"degC", "%RH"}  # the room monitor's readings, kept in theirs
 
 
 def test_a_dc_voltage_file_keeps_its_kind_and_plan(procedure_toml):

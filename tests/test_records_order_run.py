@@ -42,10 +42,22 @@ async def order_ready_to_run(office: Office) -> str:
     raise AssertionError("no start_calibration step")
 
 
-async def launch(office: Office, order: str, *, bench_names_uut_serial: bool = False):
+ROOM_MONITOR = """
+[instruments.room]
+driver = "vaisala_hmt330"
+resource = "ASRL/dev/ttyUSB0::INSTR"
+serial = "SIMHMT330-0001"
+
+[environment]
+monitor = "room"
+"""
+
+
+async def launch(office: Office, order: str, *, bench_names_uut_serial: bool = False, room: bool = False):
     """What `daq orders run` does, on a virtual clock, with the bench simulated. The bench file leaves
     the UUT's serial out: the order item supplies it, and the simulated DMM answers with it."""
     text = BENCH_TOML if bench_names_uut_serial else BENCH_TOML.replace('serial = "SIM34465A-0001"\n', "")
+    text += ROOM_MONITOR if room else ""
     bench = parse_bench(text, source="bench.toml")
     procedure = parse_procedure(PROCEDURE_TOML, source="p.toml")
     options = SessionOptions(db=office.path, live=False, assume_yes=True, operator_name="analyst")

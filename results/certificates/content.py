@@ -222,8 +222,9 @@ def _environment(points: list[dict[str, Any]]) -> dict[str, Any] | None:
                                          "unit": q.get("unit", "")})
             agg["sum"] += float(q["mean"])
             agg["n"] += 1
-            agg["min"] = min(agg["min"], float(q.get("min", q["mean"])))
-            agg["max"] = max(agg["max"], float(q.get("max", q["mean"])))
+            low, high = q.get("min"), q.get("max")
+            agg["min"] = min(agg["min"], float(q["mean"] if low is None else low))
+            agg["max"] = max(agg["max"], float(q["mean"] if high is None else high))
     if not found:
         return None
     out: dict[str, Any] = {"source": source}
@@ -234,7 +235,8 @@ def _environment(points: list[dict[str, Any]]) -> dict[str, Any] | None:
         out[key] = {"value": value, "min": lo, "max": hi, "unit": unit}
         sep = " " if unit else ""
         parts.append(f"{key}: {value:.1f}{sep}{unit} ({lo:.1f}{sep}{unit} to {hi:.1f}{sep}{unit})")
-    out["text"] = "; ".join(parts).capitalize()
+    text = "; ".join(parts)
+    out["text"] = text[:1].upper() + text[1:]
     return out
 
 

@@ -130,7 +130,7 @@ def changed_ranges(body: bytes, manifest: dict[str, Any]) -> list[str]:
         elif len(body) != length:
             out.append(f"the first change is at or after byte {first * size}")
         if manifest.get("kind") == "pdf":
-            objects = sorted({_object_at(body, i * size) for i in changed[:8]} - {None})
+            objects = sorted({o for i in changed[:8] if (o := _object_at(body, i * size)) is not None})
             if objects:
                 out.append("inside PDF object " + ", ".join(objects))
     return out
