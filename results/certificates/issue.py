@@ -11,7 +11,6 @@ import hashlib
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from results.certificates.content import certificate_data
@@ -65,7 +64,3 @@ async def issue_documents(s: AsyncSession, cert: CertificateNumberRow, signature
         rows.append(row)
     return rows
 
-
-async def documents_of(s: AsyncSession, cert: CertificateNumberRow) -> list[CertificateDocumentRow]:
-    return list((await s.scalars(select(CertificateDocumentRow).where(
-        CertificateDocumentRow.certificate_id == cert.id).order_by(CertificateDocumentRow.kind))).all())
