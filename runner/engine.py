@@ -502,8 +502,9 @@ class RunEngine:
                     # abort, cancellation, a non-fault error: the sources first, the records after
                     with contextlib.suppress(Exception):
                         await asyncio.shield(self._safe_state_all())
-                    with contextlib.suppress(Exception):
+                    with contextlib.suppress(Exception):  # a room reading lost must not lose the others
                         await asyncio.shield(_keep_environment(watch, ctx))
+                    with contextlib.suppress(Exception):
                         await asyncio.shield(buffer.flush())
                         await asyncio.shield(self.store.end_attempt(self.run_id, point.index, attempt, "aborted"))
                     raise
